@@ -1,0 +1,202 @@
+"""The ``gdbench`` command line.
+
+Only typer is imported at module level: ``gdbench --help`` and ``gdbench plugins``
+never import torch or pandas.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import UsageError
+
+app = typer.Typer(
+    name="gdbench",
+    help="A plugin-based gradient-descent testbed: compare optimizers, losses and "
+    "initializers on a regression task, across devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+USAGE_EXIT = 2
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a one-line usage error; the caller raises the returned Exit(2)."""
+    typer.echo(f"gdbench: error: {message}", err=True)
+    return typer.Exit(USAGE_EXIT)
+
+
+def parse_floats(text: str | None, option: str) -> list[float]:
+    if not text:
+        return []
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise UsageError(
+                f"{option}: {part.strip()!r} is not a number; write e.g. 0.01,0.1"
+            ) from None
+    return values
+
+
+@app.command()
+def run(
+    plugins: Annotated[
+        str,
+        typer.Option(
+            "--plugins",
+            "-p",
+            help="Components to compare, e.g. 'sgd,adam', 'adam[lr=0.001,0.01;betas=0.9:0.99]', "
+            "'loss:huber[delta=0.5]'. Kinds not named take the notebook's defaults "
+            "(sgd, l1, default init).",
+        ),
+    ] = "sgd",
+    epochs: Annotated[int, typer.Option(help="Full-batch epochs per run.")] = 500,
+    lr: Annotated[
+        str | None, typer.Option(help="Learning rate(s) for every optimizer, e.g. 0.01,0.1.")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Run seeds 0..N-1 for each configuration.")] = 1,
+    data_seed: Annotated[int, typer.Option(help="Seed of the data (same for all runs).")] = 0,
+    device: Annotated[
+        str, typer.Option(help="auto (cpu + every accelerator), or a list: cpu,cuda,cuda:1,mps.")
+    ] = "auto",
+    n_samples: Annotated[int, typer.Option(help="Number of samples.")] = 1000,
+    w_true: Annotated[float, typer.Option(help="True slope.")] = 2.0,
+    b_true: Annotated[float, typer.Option(help="True intercept.")] = 3.0,
+    noise_std: Annotated[float, typer.Option(help="Standard deviation of the noise.")] = 1.0,
+    x_low: Annotated[float, typer.Option(help="Lower end of x ~ U(x_low, x_high).")] = -10.0,
+    x_high: Annotated[float, typer.Option(help="Upper end of x.")] = 10.0,
+    out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
+        "results"
+    ),
+    plot: Annotated[bool, typer.Option(help="Write convergence.png.")] = True,
+) -> None:
+    """Run every combination of the selected components and compare them."""
+    try:
+        from .task import Task
+
+        task = Task(n_samples, w_true, b_true, noise_std, x_low, x_high, data_seed)
+        _run_and_report(plugins, epochs, parse_floats(lr, "--lr"), seeds, device, task, out, plot)
+    except UsageError as exc:
+        raise fail(str(exc)) from None
+
+
+def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from .runner import run as run_sweep
+
+    err = Console(stderr=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    job = bar.add_task("runs", total=None)
+
+    def on_plan(n_runs: int) -> None:  # the bar appears only once the input is valid
+        bar.update(job, total=n_runs)
+        bar.start()
+
+    try:
+        results = run_sweep(
+            plugins,
+            epochs=epochs,
+            lr=lrs,
+            seeds=seeds,
+            device=device,
+            task=task,
+            out=out,
+            plot=plot,
+            on_plan=on_plan,
+            progress=lambda done, total: bar.update(job, completed=done),
+            argv=["gdbench", *sys.argv[1:]],
+        )
+    except KeyboardInterrupt:
+        _stop(bar)
+        err.print("gdbench: interrupted; finished runs are saved in the results folder.")
+        raise typer.Exit(130) from None
+    finally:
+        _stop(bar)
+    _print_results(results)
+
+
+def _stop(bar) -> None:
+    """Stop the progress bar if it ever started (stopping an unstarted one prints a newline)."""
+    if bar.live.is_started:
+        bar.stop()
+
+
+def _print_results(results) -> None:
+
+    from .report import render_summary
+
+    console = _stdout_console()
+    console.print(render_summary(results.summary(), title="gdbench run"))
+    if results.out_dir is not None:
+        console.print(f"results: {results.out_dir}")
+
+
+def _stdout_console():
+    """A console for tables; unwrapped (wide) when stdout is a file or a pipe."""
+    import os
+
+    from rich.console import Console
+
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=160 if wide else None)
+
+
+@app.command("plugins")
+def plugins_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List every plugin, where it came from, what it registered, and any that failed."""
+    from .plugins import get_plugins
+    from .plugins_report import plugins_json, plugins_table
+
+    plugin_set = get_plugins()
+    if as_json:
+        typer.echo(plugins_json(plugin_set))
+        return
+    _stdout_console().print(plugins_table(plugin_set))
+    for info in plugin_set.failures:
+        typer.echo(
+            f"failed to load plugin {info.name} ({info.dist or '?'}): {info.error}", err=True
+        )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"gdbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """A plugin-based gradient-descent testbed."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

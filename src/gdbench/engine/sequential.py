@@ -1,0 +1,125 @@
+"""The reference engine: the notebook's loop, one run at a time.
+
+``zero_grad → forward → loss → backward → step`` on full-batch data, with the per-epoch
+record kept on the device (one small copy per epoch, no host synchronisation) and
+checked for NaN/inf every CHECK_EVERY epochs, so the loop costs little more than the
+bare notebook loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import one_line
+from ..plan import RunSpec
+from . import DIVERGED, ERROR, OK, RunResult
+
+CHECK_EVERY = 32
+"""Epochs between NaN/inf checks: each check costs a host synchronisation."""
+
+_REC = 5  # loss, dL/dw, dL/db, w, b
+
+
+def init_params(spec: RunSpec, in_features: int = 1, out_features: int = 1):
+    """The run's initial weight and bias, drawn on the CPU from the run's seed.
+
+    Drawing on the CPU makes the start identical on every device and in every engine.
+    """
+    g = torch.Generator().manual_seed(spec.seed)
+    weight = torch.empty(out_features, in_features)
+    bias = torch.empty(out_features)
+    with torch.no_grad():
+        spec.init.component.fn(weight, bias, g, **spec.init.kwargs())
+    return weight, bias
+
+
+def run_one(spec: RunSpec, x: torch.Tensor, y: torch.Tensor, epoch_hook=None) -> RunResult:
+    """Train one run; never raises for a fault inside a plugin (status ``error``)."""
+    t0 = time.perf_counter()
+    try:
+        weight, bias = init_params(spec)
+        w = weight.to(device=x.device, dtype=x.dtype).requires_grad_()
+        b = bias.to(device=x.device, dtype=x.dtype).requires_grad_()
+        opt = spec.optimizer.component.fn([w, b], **spec.optimizer.kwargs())
+        loss_fn, loss_kw = spec.loss.component.fn, spec.loss.kwargs()
+        rec = torch.empty(spec.epochs, _REC, device=x.device, dtype=x.dtype)
+        t1 = time.perf_counter()
+        epochs_run, diverged = _train(spec, x, y, w, b, opt, loss_fn, loss_kw, rec, epoch_hook)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        t2 = time.perf_counter()
+        with torch.no_grad():
+            final = loss_fn(F.linear(x, w, b), y, **loss_kw).mean()
+    except Exception as exc:
+        return RunResult(spec.run_id, ERROR, 0, error=one_line(exc))
+    history = _history(rec[:epochs_run])
+    if diverged:
+        final_loss, wf, bf = (float(history[k][-1]) for k in ("loss", "w", "b"))
+    else:
+        final_loss, wf, bf = float(final), float(w.detach()[0, 0]), float(b.detach()[0])
+    return RunResult(
+        spec.run_id,
+        DIVERGED if diverged else OK,
+        epochs_run,
+        final_loss=final_loss,
+        w=wf,
+        b=bf,
+        history=history,
+        diverged_epoch=epochs_run if diverged else None,
+        setup_s=t1 - t0,
+        train_s=t2 - t1,
+        engine="sequential",
+        implementation=_implementation(opt),
+    )
+
+
+def _train(spec, x, y, w, b, opt, loss_fn, loss_kw, rec, epoch_hook) -> tuple[int, bool]:
+    """The hot loop. Returns (epochs run, diverged)."""
+    row_parts = (w.view(1), b.view(1))
+    for epoch in range(spec.epochs):
+        opt.zero_grad()
+        loss = loss_fn(F.linear(x, w, b), y, **loss_kw).mean()
+        loss.backward()
+        with torch.no_grad():
+            torch.cat((loss.view(1), w.grad.view(1), b.grad.view(1), *row_parts), out=rec[epoch])
+        opt.step()
+        if epoch_hook is not None:
+            epoch_hook(spec, epoch + 1, rec[epoch])
+        if (epoch + 1) % CHECK_EVERY == 0 or epoch + 1 == spec.epochs:
+            bad = _first_nonfinite(rec[: epoch + 1, 0], start=epoch + 1 - CHECK_EVERY)
+            if bad is not None:
+                return bad + 1, True
+    return spec.epochs, False
+
+
+def _first_nonfinite(losses: torch.Tensor, start: int) -> int | None:
+    start = max(start, 0)
+    window = losses[start:]
+    bad = (~torch.isfinite(window)).nonzero()
+    return None if bad.numel() == 0 else start + int(bad[0, 0])
+
+
+def _history(rec: torch.Tensor) -> dict[str, np.ndarray]:
+    arr = rec.detach().to("cpu", torch.float64).numpy()
+    return {
+        "loss": arr[:, 0],
+        "grad_norm": np.hypot(arr[:, 1], arr[:, 2]),
+        "w": arr[:, 3],
+        "b": arr[:, 4],
+    }
+
+
+def _implementation(opt: torch.optim.Optimizer) -> str:
+    """Which code path the optimizer took (fused, foreach or the for-loop)."""
+    d = opt.defaults
+    if d.get("fused"):
+        return "fused"
+    if d.get("foreach"):
+        return "foreach"
+    if d.get("foreach") is None and any(p.is_cuda for g in opt.param_groups for p in g["params"]):
+        return "foreach (default on cuda)"
+    return "for-loop" if "foreach" in d else type(opt).__name__

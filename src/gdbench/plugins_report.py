@@ -1,0 +1,67 @@
+"""What ``gdbench plugins`` prints: every plugin, its origin, components and defaults."""
+
+from __future__ import annotations
+
+import json
+
+from .plugins import PluginSet
+from .selection import format_value
+
+
+def plugins_json(plugin_set: PluginSet) -> str:
+    return json.dumps(
+        [
+            {
+                "name": p.name,
+                "dist": p.dist,
+                "version": p.version,
+                "module": p.module,
+                "hooks": p.hooks,
+                "error": p.error,
+                "components": [
+                    {
+                        "kind": c.kind,
+                        "name": c.name,
+                        "defaults": {k: _jsonable(v) for k, v in c.defaults.items()},
+                        "batchable": c.batchable,
+                        "description": c.description,
+                    }
+                    for c in p.components
+                ],
+            }
+            for p in plugin_set.plugins
+        ],
+        indent=2,
+    )
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def plugins_table(plugin_set: PluginSet):
+    """One small table per plugin (name, distribution, version), one row per component."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+
+    tables = []
+    for p in sorted(plugin_set.plugins, key=lambda p: p.name):
+        origin = f"{p.dist} {p.version}".strip() or "not packaged"
+        table = Table(
+            title=f"[bold]{p.name}[/bold] ({origin})", title_justify="left", box=box.SIMPLE_HEAD
+        )
+        table.add_column("component", no_wrap=True)
+        table.add_column("defaults", no_wrap=True)
+        table.add_column("batchable", no_wrap=True)
+        table.add_column("description", overflow="fold")
+        if p.error:
+            table.add_row("[red]failed to load[/red]", "", "", f"[red]{p.error}[/red]")
+        elif not p.components:
+            table.add_row("[dim]no components[/dim]", "", "", f"hooks: {', '.join(p.hooks)}")
+        for c in p.components:
+            defaults = "; ".join(f"{k}={format_value(v)}" for k, v in c.defaults.items())
+            batch = "yes" if c.batchable else "no" if c.kind != "init" else ""
+            table.add_row(c.qualified_name, defaults or "—", batch, c.description)
+        tables.append(table)
+    return Group(*tables)

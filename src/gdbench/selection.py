@@ -1,0 +1,239 @@
+"""From ``--plugins sgd,adam[lr=0.001,0.01],loss:huber`` to the components to run.
+
+Grammar (parsed by hand, never ``eval``-ed)::
+
+    plugins   := item ("," item)*             commas inside [...] belong to the item
+    item      := [kind ":"] name ["[" params "]"]
+    params    := param (";" param)*
+    param     := key "=" value ("," value)*    several values make a grid
+    value     := scalar (":" scalar)*          colons make a tuple, e.g. betas=0.9:0.99
+    scalar    := int | float | true | false | none | text
+
+A kind the user does not name takes the notebook's default (SGD, L1, PyTorch's init).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .components import DEFAULT_NAMES, KIND_ALIASES, KINDS, Component, Registry
+from .errors import UsageError
+from .lazy import accepted_keywords
+
+# Positional arguments that gdbench itself passes to each kind's callable.
+_RESERVED = {
+    "optimizer": {"params"},
+    "loss": {"prediction", "target", "input"},
+    "init": {"weight", "bias", "generator"},
+}
+_ITEM_RE = re.compile(r"^(?:(?P<kind>[A-Za-z_]+):)?(?P<name>[^\[\]:]+?)(?:\[(?P<params>.*)\])?$")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One component with one concrete set of hyper-parameters (defaults filled in)."""
+
+    component: Component
+    params: tuple[tuple[str, Any], ...]
+
+    @property
+    def kind(self) -> str:
+        return self.component.kind
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def label(self, skip: tuple[str, ...] = ()) -> str:
+        """``name`` plus the hyper-parameters that differ from the defaults."""
+        changed = [
+            (k, v)
+            for k, v in self.params
+            if k not in skip
+            and (k not in self.component.defaults or self.component.defaults[k] != v)
+        ]
+        if not changed:
+            return self.name
+        return f"{self.name}[{';'.join(f'{k}={format_value(v)}' for k, v in changed)}]"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Every choice per kind; a sweep is their product."""
+
+    optimizers: tuple[Choice, ...]
+    losses: tuple[Choice, ...]
+    inits: tuple[Choice, ...]
+
+
+def parse_value(text: str) -> Any:
+    """A scalar or a ``:``-separated tuple of scalars."""
+    text = text.strip()
+    if ":" in text:
+        return tuple(parse_scalar(part) for part in text.split(":"))
+    return parse_scalar(text)
+
+
+def parse_scalar(text: str) -> Any:
+    text = text.strip()
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if not text:
+        raise UsageError("empty hyper-parameter value: write key=value, e.g. lr=0.01")
+    return text
+
+
+def format_value(value: Any) -> str:
+    """The inverse of ``parse_value``, for labels."""
+    if isinstance(value, tuple):
+        return ":".join(format_value(v) for v in value)
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def split_items(text: str) -> list[str]:
+    """Split on commas that are not inside brackets."""
+    items, depth, current = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise UsageError(f"unbalanced ']' in --plugins {text!r}")
+        if ch == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if depth != 0:
+        raise UsageError(f"unbalanced '[' in --plugins {text!r}")
+    items.append("".join(current))
+    return [i.strip() for i in items if i.strip()]
+
+
+def parse_params(text: str, where: str) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        key, sep, values = part.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(
+                f"{where}: bad hyper-parameter {part!r}: write key=value, e.g. lr=0.01"
+            )
+        grid[key] = [parse_value(v) for v in values.split(",")]
+    return grid
+
+
+def resolve_name(registry: Registry, name: str, kind: str | None) -> Component:
+    """The one component called ``name``, or a usage error that suggests close names."""
+    found = registry.candidates(name, kind)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        known = registry.names(kind)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
+        what = f"{kind} " if kind else "plugin component "
+        raise UsageError(f"unknown {what}{name!r}; {hint} (see 'gdbench plugins')")
+    kinds = {c.kind for c in found}
+    if len(kinds) > 1:
+        options = ", ".join(sorted(c.qualified_name for c in found))
+        raise UsageError(f"{name!r} is ambiguous; qualify it with its kind: {options}")
+    owners = ", ".join(sorted(f"{c.plugin} ({c.dist or 'unpackaged'})" for c in found))
+    raise UsageError(f"{found[0].kind} {name!r} is registered by several plugins: {owners}")
+
+
+def expand(component: Component, grid: Mapping[str, Sequence[Any]]) -> list[Choice]:
+    """All hyper-parameter combinations of one component, defaults filled in."""
+    check_param_names(component, grid)
+    for key, values in grid.items():
+        if key == "lr":
+            check_lr(values, component.name)
+    keys = list(grid)
+    choices = []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        params = {**component.defaults, **dict(zip(keys, combo, strict=True))}
+        choices.append(Choice(component, tuple(sorted(params.items()))))
+    return choices
+
+
+def check_param_names(component: Component, grid: Mapping[str, Any]) -> None:
+    accepted = accepted_keywords(component.fn)
+    if accepted is None:
+        return
+    accepted = (accepted | set(component.defaults)) - _RESERVED[component.kind]
+    for key in grid:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(
+                f"{component.name} has no hyper-parameter {key!r}; {hint}"
+                f"it accepts: {', '.join(sorted(accepted)) or 'none'}"
+            )
+
+
+def check_lr(values: Iterable[Any], where: str) -> None:
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise UsageError(f"{where}: learning rate must be a positive number, got {v!r}")
+
+
+def select(
+    registry: Registry, plugins: str | Sequence[str] | None, lrs: Sequence[float] | None = None
+) -> Selection:
+    """Parse ``--plugins`` (and ``--lr``) into a Selection over the registry."""
+    text = ",".join(plugins) if isinstance(plugins, (list, tuple)) else (plugins or "")
+    per_kind: dict[str, list[Choice]] = {k: [] for k in KINDS}
+    for item in split_items(text):
+        match = _ITEM_RE.match(item)
+        if not match:
+            raise UsageError(f"cannot read {item!r}: write name, kind:name or name[key=value]")
+        kind = _kind(match["kind"], item)
+        component = resolve_name(registry, match["name"].strip(), kind)
+        grid = parse_params(match["params"] or "", component.name)
+        if component.kind == "optimizer" and lrs and "lr" not in grid:
+            grid["lr"] = list(lrs)
+        per_kind[component.kind].extend(expand(component, grid))
+    for kind in KINDS:
+        if not per_kind[kind]:
+            component = resolve_name(registry, DEFAULT_NAMES[kind], kind)
+            grid = {"lr": list(lrs)} if kind == "optimizer" and lrs else {}
+            per_kind[kind] = expand(component, grid)
+    return Selection(
+        optimizers=tuple(_unique(per_kind["optimizer"])),
+        losses=tuple(_unique(per_kind["loss"])),
+        inits=tuple(_unique(per_kind["init"])),
+    )
+
+
+def _kind(text: str | None, item: str) -> str | None:
+    if text is None:
+        return None
+    kind = KIND_ALIASES.get(text.lower())
+    if kind is None:
+        raise UsageError(f"unknown kind {text!r} in {item!r}; use optimizer:, loss: or init:")
+    return kind
+
+
+def _unique(choices: list[Choice]) -> list[Choice]:
+    return list(dict.fromkeys(choices))

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from gdbench import Task, UsageError
+
+
+def test_defaults_are_the_notebooks():
+    t = Task()
+    assert (t.n_samples, t.w_true, t.b_true, t.noise_std) == (1000, 2.0, 3.0, 1.0)
+    assert (t.x_low, t.x_high) == (-10.0, 10.0)
+
+
+def test_data_follows_the_model_and_its_parameters():
+    x, y = Task(n_samples=20000, w_true=-1.5, b_true=0.5, noise_std=0.3, data_seed=3).data64()
+    assert x.shape == y.shape == (20000, 1) and x.dtype == torch.float64
+    assert -10 <= x.min() and x.max() <= 10
+    design = torch.cat([x, torch.ones_like(x)], dim=1)
+    (w, b) = torch.linalg.lstsq(design, y).solution.flatten().tolist()
+    assert w == pytest.approx(-1.5, abs=0.01) and b == pytest.approx(0.5, abs=0.01)
+    residual = y - (w * x + b)
+    assert residual.std().item() == pytest.approx(0.3, rel=0.03)
+
+
+def test_data_seed_fixes_the_samples():
+    a, _ = Task(data_seed=1).data64()
+    b, _ = Task(data_seed=1).data64()
+    c, _ = Task(data_seed=2).data64()
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_training_data_is_float32_on_the_device():
+    x, y = Task().data("cpu")
+    assert x.dtype == y.dtype == torch.float32 and x.device.type == "cpu"
+    x64, _ = Task().data64()
+    assert torch.equal(x, x64.float())
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"n_samples": 0}, {"noise_std": -1.0}, {"x_low": 1.0, "x_high": 1.0}]
+)
+def test_bad_task_parameters_are_usage_errors(kwargs):
+    with pytest.raises(UsageError):
+        Task(**kwargs)
