@@ -118,7 +118,9 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
     assert not list(runs_file.parent.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]]
+)
 def test_startup_does_not_import_torch_or_pandas(argv):
     code = (
         "import sys\n"

@@ -47,8 +47,9 @@ def test_wheel_has_the_console_script_and_every_builtin_plugin(wheel_venv, tmp_p
     for name in ("builtin_optimizers", "builtin_losses", "builtin_initializers"):
         assert plugins[name]["dist"] == "gdbench" and plugins[name]["error"] is None
     # the code runs from the wheel's site-packages, not from this checkout
+    code = "import gdbench_plugins; print(gdbench_plugins.__file__)"
     where = subprocess.run(
-        [str(wheel_venv / "bin" / "python"), "-c", "import gdbench_plugins; print(gdbench_plugins.__file__)"],
+        [str(wheel_venv / "bin" / "python"), "-c", code],
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )  # fmt: skip
     assert "site-packages" in where.stdout and str(ROOT) not in where.stdout

@@ -80,7 +80,7 @@ def test_same_component_from_two_plugins_is_a_clear_error():
             register("mse", lambda p, t: (p - t) ** 2)
 
     ps = load_plugins(extra=[("another", Another())])
-    with pytest.raises(gdbench.UsageError, match="several plugins: another .*builtin_losses"):
+    with pytest.raises(gdbench.UsageError, match=r"several plugins: another .*builtin_losses"):
         gdbench.run("mse", epochs=2, out=None, plugin_set=ps)
 
 

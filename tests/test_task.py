@@ -13,7 +13,7 @@ def test_defaults_are_the_notebooks():
 def test_data_follows_the_model_and_its_parameters():
     x, y = Task(n_samples=20000, w_true=-1.5, b_true=0.5, noise_std=0.3, data_seed=3).data64()
     assert x.shape == y.shape == (20000, 1) and x.dtype == torch.float64
-    assert -10 <= x.min() and x.max() <= 10
+    assert x.min() >= -10 and x.max() <= 10
     design = torch.cat([x, torch.ones_like(x)], dim=1)
     (w, b) = torch.linalg.lstsq(design, y).solution.flatten().tolist()
     assert w == pytest.approx(-1.5, abs=0.01) and b == pytest.approx(0.5, abs=0.01)
