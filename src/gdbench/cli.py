@@ -77,18 +77,30 @@ def run(
         "results"
     ),
     plot: Annotated[bool, typer.Option(help="Write convergence.png.")] = True,
+    engine: Annotated[
+        str,
+        typer.Option(help="auto (batch what is declared batchable), batched or sequential."),
+    ] = "auto",
+    compile: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the batched step (slow to start).")
+    ] = False,
+    max_batch: Annotated[
+        int | None, typer.Option(help="Most runs in one batch (default: from free memory).")
+    ] = None,
 ) -> None:
     """Run every combination of the selected components and compare them."""
     try:
         from .task import Task
 
         task = Task(n_samples, w_true, b_true, noise_std, x_low, x_high, data_seed)
-        _run_and_report(plugins, epochs, parse_floats(lr, "--lr"), seeds, device, task, out, plot)
+        engine_options = {"engine": engine, "compile": compile, "max_batch": max_batch}
+        lrs = parse_floats(lr, "--lr")
+        _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine_options)
     except UsageError as exc:
         raise fail(str(exc)) from None
 
 
-def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot) -> None:
+def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine_options) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -122,6 +134,7 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot) -> Non
             on_plan=on_plan,
             progress=lambda done, total: bar.update(job, completed=done),
             argv=["gdbench", *sys.argv[1:]],
+            **engine_options,
         )
     except KeyboardInterrupt:
         _stop(bar)
@@ -144,6 +157,9 @@ def _print_results(results) -> None:
 
     console = _stdout_console()
     console.print(render_summary(results.summary(), title="gdbench run"))
+    notes = sorted({i for i in results.runs.get("implementation", []) if "not compiled" in i})
+    for note in notes:
+        console.print(f"note: {note}")
     if results.out_dir is not None:
         console.print(f"results: {results.out_dir}")
 

@@ -12,11 +12,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import one_line
 from ..plan import RunSpec
-from . import DIVERGED, ERROR, OK, RunResult
+from . import DIVERGED, ERROR, OK, RunResult, run_losses
 
 CHECK_EVERY = 32
 """Epochs between NaN/inf checks: each check costs a host synchronisation."""
@@ -53,7 +52,7 @@ def run_one(spec: RunSpec, x: torch.Tensor, y: torch.Tensor, epoch_hook=None) ->
             torch.cuda.synchronize(x.device)
         t2 = time.perf_counter()
         with torch.no_grad():
-            final = loss_fn(F.linear(x, w, b), y, **loss_kw).mean()
+            final = run_losses(w.view(1, 1), b.view(1, 1), *_rows(x, y), loss_fn, loss_kw)
     except Exception as exc:
         return RunResult(spec.run_id, ERROR, 0, error=one_line(exc))
     history = _history(rec[:epochs_run])
@@ -73,17 +72,19 @@ def run_one(spec: RunSpec, x: torch.Tensor, y: torch.Tensor, epoch_hook=None) ->
         setup_s=t1 - t0,
         train_s=t2 - t1,
         engine="sequential",
-        implementation=_implementation(opt),
+        implementation=implementation_of(opt),
     )
 
 
 def _train(spec, x, y, w, b, opt, loss_fn, loss_kw, rec, epoch_hook) -> tuple[int, bool]:
     """The hot loop. Returns (epochs run, diverged)."""
     row_parts = (w.view(1), b.view(1))
+    w2, b2 = w.view(1, 1), b.view(1, 1)
+    x_row, y_row = _rows(x, y)
     for epoch in range(spec.epochs):
         opt.zero_grad()
-        loss = loss_fn(F.linear(x, w, b), y, **loss_kw).mean()
-        loss.backward()
+        loss = run_losses(w2, b2, x_row, y_row, loss_fn, loss_kw)
+        loss.sum().backward()
         with torch.no_grad():
             torch.cat((loss.view(1), w.grad.view(1), b.grad.view(1), *row_parts), out=rec[epoch])
         opt.step()
@@ -94,6 +95,11 @@ def _train(spec, x, y, w, b, opt, loss_fn, loss_kw, rec, epoch_hook) -> tuple[in
             if bad is not None:
                 return bad + 1, True
     return spec.epochs, False
+
+
+def _rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples as (1, N) rows, broadcast against (R, 1) parameters."""
+    return x.reshape(1, -1), y.reshape(1, -1)
 
 
 def _first_nonfinite(losses: torch.Tensor, start: int) -> int | None:
@@ -113,7 +119,7 @@ def _history(rec: torch.Tensor) -> dict[str, np.ndarray]:
     }
 
 
-def _implementation(opt: torch.optim.Optimizer) -> str:
+def implementation_of(opt: torch.optim.Optimizer) -> str:
     """Which code path the optimizer took (fused, foreach or the for-loop)."""
     d = opt.defaults
     if d.get("fused"):
