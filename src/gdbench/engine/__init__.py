@@ -56,4 +56,5 @@ def run_losses(w: torch.Tensor, b: torch.Tensor, x_row, y_row, loss_fn, loss_kw)
     import torch
 
     pred = torch.addcmul(b, w, x_row)
-    return loss_fn(pred, y_row.expand_as(pred), **loss_kw).mean(dim=1)
+    target = y_row if y_row.shape == pred.shape else y_row.expand_as(pred)
+    return loss_fn(pred, target, **loss_kw).mean(dim=1)

@@ -95,6 +95,7 @@ class _BatchTrainer:
         self.loss_fn = specs[0].loss.component.fn
         self.loss_kw = specs[0].loss.kwargs()
         self.rec = torch.empty(self.epochs, _REC, self.R, device=self.device, dtype=self.dtype)
+        self.ones = torch.ones(self.R, device=self.device, dtype=self.dtype)
         self.diverged_at = np.zeros(self.R, dtype=np.int64)  # 0: not diverged
         self.frozen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         self.epochs_run = self.epochs
@@ -137,7 +138,7 @@ class _BatchTrainer:
         w = self._stacked("weight").view(self.R, 1)
         b = self._stacked("bias").view(self.R, 1)
         losses = run_losses(w, b, self.x_row, self.y_row, self.loss_fn, self.loss_kw)
-        losses.sum().backward()
+        losses.backward(self.ones)  # as losses.sum().backward(), one op fewer
         with torch.no_grad():
             gw = self._grads("weight")
             gb = self._grads("bias")

@@ -81,10 +81,11 @@ def _train(spec, x, y, w, b, opt, loss_fn, loss_kw, rec, epoch_hook) -> tuple[in
     row_parts = (w.view(1), b.view(1))
     w2, b2 = w.view(1, 1), b.view(1, 1)
     x_row, y_row = _rows(x, y)
+    one = torch.ones(1, device=x.device, dtype=x.dtype)  # d(sum of run losses)/d(loss)
     for epoch in range(spec.epochs):
         opt.zero_grad()
         loss = run_losses(w2, b2, x_row, y_row, loss_fn, loss_kw)
-        loss.sum().backward()
+        loss.backward(one)
         with torch.no_grad():
             torch.cat((loss.view(1), w.grad.view(1), b.grad.view(1), *row_parts), out=rec[epoch])
         opt.step()
