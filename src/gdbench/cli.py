@@ -117,9 +117,11 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine
     )
     job = bar.add_task("runs", total=None)
 
-    def on_plan(n_runs: int) -> None:  # the bar appears only once the input is valid
+    def on_plan(n_runs: int) -> None:
+        """Show the bar once the input is valid, and only to a person at a terminal."""
         bar.update(job, total=n_runs)
-        bar.start()
+        if err.is_terminal:
+            bar.start()
 
     try:
         results = run_sweep(
