@@ -120,7 +120,8 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]]
+    "argv",
+    [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"], ["bench", "--help"]],
 )
 def test_startup_does_not_import_torch_or_pandas(argv):
     code = (

@@ -195,6 +195,45 @@ def plugins_command(
         )
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def bench(
+    ctx: typer.Context,
+    plugins: Annotated[
+        str, typer.Option("--plugins", "-p", help="Components to time (as for run).")
+    ] = "sgd,adam",
+    device: Annotated[str, typer.Option(help="auto, or a list such as cpu,cuda.")] = "auto",
+    runs: Annotated[
+        str, typer.Option(help="Batch sizes R: 1 is one run, more stack runs (batched).")
+    ] = "1",
+    epochs: Annotated[int, typer.Option(help="Epochs of the full-run benchmark.")] = 500,
+    n_samples: Annotated[int, typer.Option(help="Number of samples.")] = 1000,
+    out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
+        "results"
+    ),
+) -> None:
+    """Time one step and one full run per combination with pytest-benchmark.
+
+    Any other option goes to pytest unchanged: --benchmark-compare, --benchmark-autosave,
+    --benchmark-histogram, --benchmark-sort, --benchmark-group-by, ...
+    """
+    try:
+        from .bench.command import check, run_bench
+        from .bench.config import BenchConfig
+        from .runner import make_out_dir
+
+        sizes = [int(r) for r in parse_floats(runs, "--runs")]
+        config = BenchConfig(plugins, device, tuple(sizes), epochs, n_samples)
+        check(config, list(ctx.args))
+        out_dir = make_out_dir(out)
+    except UsageError as exc:
+        raise fail(str(exc)) from None
+    code = run_bench(config, out_dir, list(ctx.args))
+    typer.echo(f"results: {out_dir}")
+    raise typer.Exit(code)
+
+
 def _show_version(value: bool) -> None:
     if value:
         from . import __version__

@@ -82,7 +82,7 @@ def run(
     validate_selection(selection)
     specs = build_plan(selection, seed_list, devices, epochs, task)
     units = make_units(specs, engine, max_batch)
-    out_dir = _make_out_dir(out) if out is not None else None
+    out_dir = make_out_dir(out) if out is not None else None
     if on_plan:
         on_plan(len(specs))
     meta = _meta(specs, plugin_set, argv, devices)
@@ -183,7 +183,7 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
     return seed_list
 
 
-def _make_out_dir(parent: str | Path) -> Path:
+def make_out_dir(parent: str | Path) -> Path:
     """A new, writable folder under ``parent``, named by the time of the invocation."""
     parent = Path(parent)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
