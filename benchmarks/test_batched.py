@@ -23,7 +23,7 @@ def trainer(optimizer: str, runs: int, compile_step: bool) -> _BatchTrainer:
     sel = select(get_plugins().registry, f"{optimizer},l1")
     specs = build_plan(sel, list(range(runs)), ["cpu"], EPOCHS, Task())
     x, y = Task().data("cpu")
-    t = _BatchTrainer(specs, x, y, compile_step)
+    t = _BatchTrainer(specs, x, y, compile_step, compile_min_runs=1)  # measure every R
     t.train(None)  # warm-up, and compilation when compiling
     return t
 

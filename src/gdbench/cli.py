@@ -159,8 +159,8 @@ def _print_results(results) -> None:
 
     console = _stdout_console()
     console.print(render_summary(results.summary(), title="gdbench run"))
-    notes = sorted({i for i in results.runs.get("implementation", []) if "not compiled" in i})
-    for note in notes:
+    notes = {i.split(", ")[-1] for i in results.runs.get("implementation", []) if "compile" in i}
+    for note in sorted(notes - {"compiled"}):
         console.print(f"note: {note}")
     if results.out_dir is not None:
         console.print(f"results: {results.out_dir}")

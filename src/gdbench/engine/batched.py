@@ -34,6 +34,11 @@ from .sequential import CHECK_EVERY, implementation_of, init_params
 
 _REC = 5  # loss, dL/dw, dL/db, w, b — one row per epoch, one column per run
 
+COMPILE_MIN_RUNS = 256
+"""Smaller batches are not compiled: measured on CPU, a compiled step is slower than
+eager at R = 10, even at R = 100, and 7× faster at R = 1000 (docs/performance.md), while
+compiling costs seconds per batch."""
+
 
 def batch_key(spec: RunSpec) -> tuple:
     """Runs with equal keys may share a batch."""
@@ -79,7 +84,9 @@ def run_batch(
 
 
 class _BatchTrainer:
-    def __init__(self, specs: Sequence[RunSpec], x, y, compile_step: bool) -> None:
+    def __init__(
+        self, specs: Sequence[RunSpec], x, y, compile_step: bool, compile_min_runs: int = 0
+    ) -> None:
         self.specs = list(specs)
         self.R = len(specs)
         self.epochs = specs[0].epochs
@@ -99,8 +106,14 @@ class _BatchTrainer:
         self.diverged_at = np.zeros(self.R, dtype=np.int64)  # 0: not diverged
         self.frozen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         self.epochs_run = self.epochs
-        self.step = torch.compile(self._step) if compile_step else self._step
-        self.compile_note = "compiled" if compile_step else ""
+        self.step, self.compile_note = self._step, ""
+        threshold = compile_min_runs or COMPILE_MIN_RUNS
+        if compile_step and threshold <= self.R:  # (ruff takes R for a constant)
+            self.step, self.compile_note = torch.compile(self._step), "compiled"
+        elif compile_step:
+            self.compile_note = (
+                f"eager: batches under {COMPILE_MIN_RUNS} runs gain nothing from compile"
+            )
 
     def _make_groups(self) -> list[_Group]:
         by_hyper: dict[tuple, list[int]] = {}
