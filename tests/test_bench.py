@@ -35,7 +35,7 @@ def test_gdbench_bench_writes_json_table_and_parquet(tmp_path):
     proc = gdbench_cli("bench", "-p", "sgd,adam", "--runs", "1,4", "--out", str(tmp_path),
                        *FAST, f"--benchmark-histogram={tmp_path}/hist")  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "case_id=cpu-sgd-l1-R4" in proc.stdout and "Name (time in" in proc.stdout
+    assert "benchmark 'step, R=4, on cpu" in proc.stdout and "Name (time in" in proc.stdout
     (out,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     data = json.loads((out / "benchmark.json").read_text())
     assert len(data["benchmarks"]) == 2 * 2 * 2
@@ -70,3 +70,8 @@ def test_bench_bad_input(tmp_path, args, fragment):
     proc = gdbench_cli("bench", *args, "--out", str(tmp_path))
     assert proc.returncode == 2 and fragment in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_option_pytest_rejects_is_a_usage_error(tmp_path):
+    proc = gdbench_cli("bench", "-p", "sgd", "--benchmark-sort=nonsense", "--out", str(tmp_path))
+    assert proc.returncode == 2

@@ -20,8 +20,9 @@ from typing import Any
 from ..errors import UsageError
 from .config import BenchConfig
 
-GROUP_BY = "param:case_id"
-"""One table per device × components (the case id), rows for step and run."""
+GROUP_BY = "group"
+"""One table per thing timed × R × device (set by the suite); rows compare components."""
+PYTEST_USAGE_ERROR = 4
 COLUMNS = "min,median,mean,stddev,rounds"
 TABLE_FILE = "benchmark.txt"
 JSON_FILE = "benchmark.json"
@@ -78,6 +79,8 @@ def run_bench(config: BenchConfig, out_dir: Path, extra: list[str]) -> int:
             sys.stdout.write(line)
             table.write(line)
         code = proc.wait()
+    if code == PYTEST_USAGE_ERROR:  # an option pytest did not accept: a usage error here too
+        code = 2
     json_path = out_dir / JSON_FILE
     if json_path.exists():
         write_parquet(json_path, out_dir / PARQUET_FILE)

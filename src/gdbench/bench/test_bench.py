@@ -99,6 +99,9 @@ def _describe(benchmark, case, what: str) -> None:
     from gdbench.devices import device_name
 
     opt, loss = case["optimizer"], case["loss"]
+    name = device_name(case["device"])
+    # one table per thing timed × R × device: its rows compare the components
+    benchmark.group = f"{what}, R={case['runs']}, on {case['device']} ({name})"
     benchmark.extra_info.update(
         what=what,
         optimizer=opt.label(), optimizer_plugin=opt.component.plugin,
