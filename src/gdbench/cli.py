@@ -24,6 +24,18 @@ app = typer.Typer(
 )
 
 USAGE_EXIT = 2
+_DISABLED: list[str] = []
+"""Plugins named by ``gdbench --disable-plugin``, for the subcommand that follows."""
+
+
+def _plugin_set():
+    """The plugins the user wants; warnings about the choice go to stderr."""
+    from .plugins import get_plugins
+
+    plugin_set = get_plugins(disable=_DISABLED)
+    for warning in plugin_set.warnings:
+        typer.echo(f"gdbench: warning: {warning}", err=True)
+    return plugin_set
 
 
 def fail(message: str) -> typer.Exit:
@@ -122,6 +134,7 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot) -> Non
             on_plan=on_plan,
             progress=lambda done, total: bar.update(job, completed=done),
             argv=["gdbench", *sys.argv[1:]],
+            plugin_set=_plugin_set(),
         )
     except KeyboardInterrupt:
         _stop(bar)
@@ -163,10 +176,9 @@ def plugins_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List every plugin, where it came from, what it registered, and any that failed."""
-    from .plugins import get_plugins
     from .plugins_report import plugins_json, plugins_table
 
-    plugin_set = get_plugins()
+    plugin_set = _plugin_set()
     if as_json:
         typer.echo(plugins_json(plugin_set))
         return
@@ -193,8 +205,19 @@ def _root(
             "--version", help="Show the version and exit.", callback=_show_version, is_eager=True
         ),
     ] = False,
+    disable_plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--disable-plugin",
+            metavar="NAME",
+            help="Do not load this plugin (plugin or package name; repeatable). "
+            "GDBENCH_DISABLE_PLUGINS=a,b does the same; GDBENCH_PLUGINS=a,b loads only "
+            "those third-party plugins.",
+        ),
+    ] = None,
 ) -> None:
     """A plugin-based gradient-descent testbed."""
+    _DISABLED[:] = disable_plugin or []
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ def plugins_json(plugin_set: PluginSet) -> str:
                 "module": p.module,
                 "hooks": p.hooks,
                 "error": p.error,
+                "disabled": p.disabled,
                 "components": [
                     {
                         "kind": c.kind,
@@ -55,7 +56,9 @@ def plugins_table(plugin_set: PluginSet):
         table.add_column("defaults", no_wrap=True)
         table.add_column("batchable", no_wrap=True)
         table.add_column("description", overflow="fold")
-        if p.error:
+        if p.disabled:
+            table.add_row("[dim]disabled[/dim]", "", "", f"[dim]{p.disabled}[/dim]")
+        elif p.error:
             table.add_row("[red]failed to load[/red]", "", "", f"[red]{p.error}[/red]")
         elif not p.components:
             table.add_row("[dim]no components[/dim]", "", "", f"hooks: {', '.join(p.hooks)}")
