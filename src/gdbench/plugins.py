@@ -142,9 +142,10 @@ def load_plugins(
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
     sources = list(_entry_point_sources()) if entry_points else []
+    n_installed = len(sources)
     sources += [(name, lambda obj=obj: obj, "", "") for name, obj in extra]
-    for name, load, dist, version in sources:
-        off = plugin_filter.why_off(name, dist)
+    for i, (name, load, dist, version) in enumerate(sources):
+        off = plugin_filter.why_off(name, dist) if i < n_installed else None  # extras: always
         if off:
             infos.append(PluginInfo(name=name, dist=dist, version=version, disabled=off))
         else:
