@@ -49,7 +49,7 @@ class Misspelt:
 class Good:
     @hookimpl
     def gdbench_register_losses(self, register):
-        register("cauchy", lambda p, t: ((p - t) ** 2).log1p(), batchable=True)
+        register("test-cauchy", lambda p, t: ((p - t) ** 2).log1p(), batchable=True)
 
 
 def test_broken_plugins_are_reported_and_skipped():
@@ -62,8 +62,8 @@ def test_broken_plugins_are_reported_and_skipped():
     assert "Bad Name!" in errors["malformed"]
     assert "gdbench_register_optimiser" in errors["misspelt"]
     assert errors["good"] is None and errors["builtin_losses"] is None
-    assert [c.name for c in ps.registry.candidates("cauchy")] == ["cauchy"]
-    result = gdbench.run("sgd,cauchy", epochs=20, out=None, plugin_set=ps, device="cpu")
+    assert [c.name for c in ps.registry.candidates("test-cauchy")] == ["test-cauchy"]
+    result = gdbench.run("sgd,test-cauchy", epochs=20, out=None, plugin_set=ps, device="cpu")
     assert list(result.runs["status"]) == ["ok"]
 
 
