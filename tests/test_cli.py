@@ -94,7 +94,8 @@ def test_unwritable_out_is_a_usage_error(tmp_path):
 
 
 def test_ctrl_c_keeps_the_finished_runs(tmp_path):
-    cmd = [str(BIN / "gdbench"), "run", "--seeds", "400", "--out", str(tmp_path)]
+    cmd = [str(BIN / "gdbench"), "run", "--seeds", "400", "--engine", "sequential"]
+    cmd += ["--out", str(tmp_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     runs_file = None
@@ -119,7 +120,8 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]]
+    "argv",
+    [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"], ["bench", "--help"]],
 )
 def test_startup_does_not_import_torch_or_pandas(argv):
     code = (

@@ -109,4 +109,4 @@ def test_every_builtin_combination_runs(plugin_set):
     res = run(f"sgd,momentum[nesterov=true],adam,l1,mse,huber,{inits}", epochs=30)
     assert len(res.runs) == 3 * 3 * 6
     assert (res.runs["status"] == "ok").all()
-    assert res.runs["implementation"].iloc[0] == "for-loop"
+    assert res.runs["implementation"].iloc[0].startswith("for-loop")

@@ -24,15 +24,13 @@ app = typer.Typer(
 )
 
 USAGE_EXIT = 2
-_DISABLED: list[str] = []
-"""Plugins named by ``gdbench --disable-plugin``, for the subcommand that follows."""
 
 
 def _plugin_set():
     """The plugins the user wants; warnings about the choice go to stderr."""
     from .plugins import get_plugins
 
-    plugin_set = get_plugins(disable=_DISABLED)
+    plugin_set = get_plugins()
     for warning in plugin_set.warnings:
         typer.echo(f"gdbench: warning: {warning}", err=True)
     return plugin_set
@@ -89,18 +87,30 @@ def run(
         "results"
     ),
     plot: Annotated[bool, typer.Option(help="Write convergence.png.")] = True,
+    engine: Annotated[
+        str,
+        typer.Option(help="auto (batch what is declared batchable), batched or sequential."),
+    ] = "auto",
+    compile: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the batched step (slow to start).")
+    ] = False,
+    max_batch: Annotated[
+        int | None, typer.Option(help="Most runs in one batch (default: from free memory).")
+    ] = None,
 ) -> None:
     """Run every combination of the selected components and compare them."""
     try:
         from .task import Task
 
         task = Task(n_samples, w_true, b_true, noise_std, x_low, x_high, data_seed)
-        _run_and_report(plugins, epochs, parse_floats(lr, "--lr"), seeds, device, task, out, plot)
+        engine_options = {"engine": engine, "compile": compile, "max_batch": max_batch}
+        lrs = parse_floats(lr, "--lr")
+        _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine_options)
     except UsageError as exc:
         raise fail(str(exc)) from None
 
 
-def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot) -> None:
+def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine_options) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -117,9 +127,11 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot) -> Non
     )
     job = bar.add_task("runs", total=None)
 
-    def on_plan(n_runs: int) -> None:  # the bar appears only once the input is valid
+    def on_plan(n_runs: int) -> None:
+        """Show the bar once the input is valid, and only to a person at a terminal."""
         bar.update(job, total=n_runs)
-        bar.start()
+        if err.is_terminal:
+            bar.start()
 
     try:
         results = run_sweep(
@@ -135,6 +147,7 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot) -> Non
             progress=lambda done, total: bar.update(job, completed=done),
             argv=["gdbench", *sys.argv[1:]],
             plugin_set=_plugin_set(),
+            **engine_options,
         )
     except KeyboardInterrupt:
         _stop(bar)
@@ -157,6 +170,9 @@ def _print_results(results) -> None:
 
     console = _stdout_console()
     console.print(render_summary(results.summary(), title="gdbench run"))
+    notes = {i.split(", ")[-1] for i in results.runs.get("implementation", []) if "compile" in i}
+    for note in sorted(notes - {"compiled"}):
+        console.print(f"note: {note}")
     if results.out_dir is not None:
         console.print(f"results: {results.out_dir}")
 
@@ -189,6 +205,45 @@ def plugins_command(
         )
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def bench(
+    ctx: typer.Context,
+    plugins: Annotated[
+        str, typer.Option("--plugins", "-p", help="Components to time (as for run).")
+    ] = "sgd,adam",
+    device: Annotated[str, typer.Option(help="auto, or a list such as cpu,cuda.")] = "auto",
+    runs: Annotated[
+        str, typer.Option(help="Batch sizes R: 1 is one run, more stack runs (batched).")
+    ] = "1",
+    epochs: Annotated[int, typer.Option(help="Epochs of the full-run benchmark.")] = 500,
+    n_samples: Annotated[int, typer.Option(help="Number of samples.")] = 1000,
+    out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
+        "results"
+    ),
+) -> None:
+    """Time one step and one full run per combination with pytest-benchmark.
+
+    Any other option goes to pytest unchanged: --benchmark-compare, --benchmark-autosave,
+    --benchmark-histogram, --benchmark-sort, --benchmark-group-by, ...
+    """
+    try:
+        from .bench.command import check, run_bench
+        from .bench.config import BenchConfig
+        from .runner import make_out_dir
+
+        sizes = [int(r) for r in parse_floats(runs, "--runs")]
+        config = BenchConfig(plugins, device, tuple(sizes), epochs, n_samples)
+        check(config, list(ctx.args))
+        out_dir = make_out_dir(out)
+    except UsageError as exc:
+        raise fail(str(exc)) from None
+    code = run_bench(config, out_dir, list(ctx.args))
+    typer.echo(f"results: {out_dir}")
+    raise typer.Exit(code)
+
+
 def _show_version(value: bool) -> None:
     if value:
         from . import __version__
@@ -217,7 +272,12 @@ def _root(
     ] = None,
 ) -> None:
     """A plugin-based gradient-descent testbed."""
-    _DISABLED[:] = disable_plugin or []
+    if disable_plugin:  # through the environment, so that subprocesses (bench) honour it too
+        import os
+
+        from .plugins import DISABLE_ENV
+
+        os.environ[DISABLE_ENV] = ",".join([os.environ.get(DISABLE_ENV, ""), *disable_plugin])
 
 
 def main() -> None:

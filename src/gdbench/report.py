@@ -108,15 +108,35 @@ def _epochs(median: float, reached: int, runs: int) -> str:
     return text if reached == runs else f"{text} ({reached}/{runs})"
 
 
+MAX_LEGEND = 12
+"""More lines than this make a legend unreadable; it is left out then."""
+
+
 def plot_convergence(runs: pd.DataFrame, history: pd.DataFrame, path: Path) -> None:
-    """Loss against epoch on a log scale: median over seeds, with a min–max band."""
+    """Loss against epoch on a log scale, one panel per loss (their scales differ): the
+    median over seeds per configuration, with a min–max band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
     merged = history.merge(runs[["run_id", *CONFIG]], on="run_id")
+    losses = list(dict.fromkeys(runs["loss_label"]))
+    fig, axes = plt.subplots(
+        1, len(losses), figsize=(4 + 5 * len(losses), 5.5), dpi=110, squeeze=False
+    )
+    for ax, loss in zip(axes[0], losses, strict=True):
+        _plot_panel(ax, merged[merged["loss_label"] == loss])
+        ax.set_title(f"loss: {loss}")
+    axes[0][0].set_ylabel("training loss (median over seeds; band: min–max)")
+    fig.suptitle("gdbench: convergence")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def _plot_panel(ax, merged: pd.DataFrame) -> None:
+    n_lines = 0
     for key, group in merged.groupby(CONFIG, sort=False, dropna=False):
         curves = group.pivot(index="epoch", columns="run_id", values="loss")
         values = curves.to_numpy(dtype=float)
@@ -124,22 +144,21 @@ def plot_convergence(runs: pd.DataFrame, history: pd.DataFrame, path: Path) -> N
         if np.isnan(values).all():
             continue
         median = np.nanmedian(values, axis=1)
-        line = ax.plot(curves.index, median, lw=1.6, label=_legend(key))[0]
+        line = ax.plot(curves.index, median, lw=1.4, label=_legend(key))[0]
+        n_lines += 1
         if values.shape[1] > 1:
             lo, hi = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
-            ax.fill_between(curves.index, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(curves.index, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (median over seeds, band: min–max)")
-    ax.set_title("gdbench: convergence")
     ax.grid(True, which="both", alpha=0.3)
-    if ax.lines:
+    if 0 < n_lines <= MAX_LEGEND:
         ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    elif n_lines:
+        ax.text(0.98, 0.98, f"{n_lines} configurations (legend omitted)", ha="right",
+                va="top", transform=ax.transAxes, fontsize=8)  # fmt: skip
 
 
 def _legend(key: tuple) -> str:
-    optimizer, loss, init, lr, device = key
-    return f"{optimizer} lr={lr:g} · {loss} · {init} · {device}"
+    optimizer, _loss, init, lr, device = key
+    return f"{optimizer} lr={lr:g} · {init} · {device}"

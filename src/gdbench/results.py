@@ -2,8 +2,8 @@
 
 Every file is written to a temporary name in the same folder and then renamed over the
 old one, so a crash never leaves a half-written file; the store is flushed after each
-finished run (at most every FLUSH_INTERVAL_S seconds) and always at the end, including
-on Ctrl-C, so finished runs are on disk before a later one can fail.
+finished run or batch (at most every FLUSH_INTERVAL_S seconds) and always at the end,
+including on Ctrl-C and errors, so finished runs are on disk before a later one can fail.
 """
 
 from __future__ import annotations
@@ -44,13 +44,19 @@ class ResultsStore:
     def add(self, spec: RunSpec, result: RunResult) -> None:
         self._rows.append(run_row(spec, result, self.environment))
         self._histories.append(history_frame(spec.run_id, result))
+
+    def maybe_flush(self) -> None:
+        """Flush unless the last flush was under FLUSH_INTERVAL_S ago (keeps big sweeps cheap)."""
         if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
             self.flush()
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        runs = add_reference_columns(pd.DataFrame(self._rows), self._histories)
+        runs = pd.DataFrame(self._rows)
+        if not runs.empty:
+            runs = runs.sort_values("run_id", ignore_index=True)
+        runs = add_reference_columns(runs, self._histories)
         history = (
-            pd.concat(self._histories, ignore_index=True)
+            pd.concat(sorted(self._histories, key=_run_id_of), ignore_index=True)
             if self._histories
             else pd.DataFrame(columns=["run_id", "epoch", *HISTORY_COLUMNS])
         )
@@ -67,6 +73,10 @@ class ResultsStore:
         atomic_write(self.out_dir / "runs.csv", lambda p: runs.to_csv(p, index=False))
         atomic_write(self.out_dir / "history.parquet", lambda p: history.to_parquet(p, index=False))
         write_json(self.out_dir / "meta.json", self.meta)
+
+
+def _run_id_of(frame: pd.DataFrame) -> int:
+    return int(frame["run_id"].iloc[0]) if len(frame) else -1
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:

@@ -45,6 +45,9 @@ def run(
     task: Any = None,
     out: str | Path | None = DEFAULT_OUT,
     plot: bool = True,
+    engine: str = "auto",
+    compile: bool = False,
+    max_batch: int | None = None,
     plugin_set: Any = None,
     progress: Callable[[int, int], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
@@ -71,38 +74,46 @@ def run(
     selection = select(plugin_set.registry, plugins, lrs)
 
     from .devices import resolve_devices
+    from .engine.schedule import make_units
     from .plan import build_plan
     from .validate import validate_selection
 
     devices = resolve_devices(device)
     validate_selection(selection)
     specs = build_plan(selection, seed_list, devices, epochs, task)
-    out_dir = _make_out_dir(out) if out is not None else None
+    units = make_units(specs, engine, max_batch)
+    out_dir = make_out_dir(out) if out is not None else None
     if on_plan:
         on_plan(len(specs))
-    return _execute(specs, plugin_set, out_dir, plot, progress, argv, devices)
+    meta = _meta(specs, plugin_set, argv, devices)
+    meta.update(engine=engine, compile=compile, batches=sum(u.batched for u in units))
+    return _execute(units, len(specs), plugin_set, out_dir, plot, progress, meta, compile)
 
 
-def _execute(specs, plugin_set, out_dir, plot, progress, argv, devices) -> Results:
-    from .engine.sequential import run_one
+def _execute(units, n_runs, plugin_set, out_dir, plot, progress, meta, compile) -> Results:
     from .report import plot_convergence
     from .results import ResultsStore, atomic_write
 
-    store = ResultsStore(out_dir, _meta(specs, plugin_set, argv, devices), _environment(devices))
+    devices = list(meta["devices"])
+    store = ResultsStore(out_dir, meta, _environment(devices))
     hooks = _Lifecycle(plugin_set)
-    data: dict[str, tuple] = {}
+    data: dict[tuple, tuple] = {}
     complete = False
     try:
-        for i, spec in enumerate(specs):
-            key = (spec.task, spec.device)
+        for unit in units:
+            first = unit.specs[0]
+            key = (first.task, first.device)
             if key not in data:
-                data[key] = spec.task.data(spec.device)
-            hooks.run_start(spec)
-            result = run_one(spec, *data[key], epoch_hook=hooks.epoch_hook)
-            hooks.run_end(spec, result)
-            store.add(spec, result)
+                data[key] = first.task.data(first.device)
+            for spec in unit.specs:
+                hooks.run_start(spec)
+            results = _run_unit(unit, data[key], hooks.epoch_hook, compile)
+            for spec, result in zip(unit.specs, results, strict=True):
+                hooks.run_end(spec, result)
+                store.add(spec, result)
+            store.maybe_flush()
             if progress:
-                progress(i + 1, len(specs))
+                progress(len(store), n_runs)
         complete = True
     finally:
         finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -112,6 +123,17 @@ def _execute(specs, plugin_set, out_dir, plot, progress, argv, devices) -> Resul
         atomic_write(out_dir / "convergence.png", lambda p: plot_convergence(runs, history, p))
     hooks.results_ready(runs, history, out_dir)
     return Results(runs=runs, history=history, out_dir=out_dir, complete=complete)
+
+
+def _run_unit(unit, data, epoch_hook, compile: bool) -> list:
+    """Execute one unit on its engine."""
+    if unit.batched:
+        from .engine.batched import run_batch
+
+        return run_batch(unit.specs, *data, compile_step=compile, epoch_hook=epoch_hook)
+    from .engine.sequential import run_one
+
+    return [run_one(unit.specs[0], *data, epoch_hook=epoch_hook)]
 
 
 class _Lifecycle:
@@ -161,7 +183,7 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
     return seed_list
 
 
-def _make_out_dir(parent: str | Path) -> Path:
+def make_out_dir(parent: str | Path) -> Path:
     """A new, writable folder under ``parent``, named by the time of the invocation."""
     parent = Path(parent)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -197,6 +219,7 @@ def _environment(devices: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _meta(specs, plugin_set, argv, devices) -> dict[str, Any]:
+    """What meta.json records: the exact invocation and the environment."""
     import torch
 
     from . import __version__

@@ -371,12 +371,13 @@ def check_loss_gradient(component) -> None:
 
 @_check(BEHAVIOUR, needs_batchable=True)
 def check_loss_batchable(component) -> None:
-    """On predictions of R runs stacked (R, n, 1), the loss equals each run's own."""
-    prediction = _sample(RUNS, 5, 1)
-    target = _sample(RUNS, 5, 1, seed=1)
+    """On predictions of R runs stacked as rows (R, n), as the batched engine computes
+    them, each run's loss equals its own computed alone on a (1, n) row."""
+    prediction = _sample(RUNS, 5)
+    target = _sample(RUNS, 5, seed=1)
     stacked = _loss(component, prediction, target)
     for r in range(RUNS):
-        alone = _loss(component, prediction[r], target[r])
+        alone = _loss(component, prediction[r : r + 1], target[r : r + 1])[0]
         if tuple(stacked.shape) != tuple(prediction.shape) or not stacked[r].allclose(alone):
             raise AssertionError(
                 f"{_who(component)} claims batchable=True, but on predictions of {RUNS} runs "

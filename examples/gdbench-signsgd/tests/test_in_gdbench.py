@@ -27,3 +27,22 @@ def test_losses_and_init_run_with_hyperparameters(gdbench_plugin_set):
     )
     assert len(res.runs) == 3 and (res.runs["status"] == "ok").all()
     assert set(res.runs["init"]) == {"lecun"}
+
+
+def test_batched_engine_matches_one_run_at_a_time(gdbench_plugin_set):
+    """batchable=True, kept: stacked runs (seeds × learning rates) end exactly where the
+    same runs end one by one."""
+    plugin_set = gdbench_plugin_set(plugin)
+    common = dict(epochs=40, seeds=3, lr=[0.01, 0.05], out=None, device="cpu")
+    tables = {
+        engine: gdbench.run(
+            "signsgd[momentum=0,0.9],lion,loss:cauchy",
+            engine=engine,
+            plugin_set=plugin_set,
+            **common,
+        ).runs.set_index("run_id")
+        for engine in ("sequential", "batched")
+    }
+    assert set(tables["batched"]["engine"]) == {"batched"}
+    for column in ("final_loss", "w", "b"):
+        assert (tables["batched"][column] == tables["sequential"][column]).all()
