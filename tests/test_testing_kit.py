@@ -232,3 +232,11 @@ def test_the_pytest_plugin_module_imports_nothing_heavy():
     code = "import sys, gdbench.testing; print(sorted({'torch', 'pandas'} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_installed_plugins_are_checked_by_name():
+    names = {c.name for c in plugin_components("builtin_losses")}
+    assert names == {"l1", "mse", "huber"}
+    check_plugin("builtin_losses")
+    with pytest.raises(AssertionError, match="no installed gdbench plugin 'nosuch'"):
+        plugin_components("nosuch")
