@@ -155,3 +155,13 @@ def test_python_api_writes_the_same_tables(tmp_path):
     assert os.path.exists(res.out_dir / "convergence.png")
     summary = res.summary()
     assert list(summary["optimizer_label"]) == ["sgd", "adam"]
+
+
+def test_table_shows_hyperparameter_labels_literally(tmp_path):
+    """``adam[eps=0.1]`` is a label, not rich markup to swallow."""
+    proc = gdbench_cli(
+        "run", "-p", "adam[eps=0.1,0.2],huber[delta=2]", "--epochs", "3", "--out", str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "adam[eps=0.1]" in proc.stdout and "adam[eps=0.2]" in proc.stdout
+    assert "huber[delta=2]" in proc.stdout  # constant: moved into the caption

@@ -1,39 +1,16 @@
-"""A real wheel, installed with its dependencies into a fresh virtual environment."""
+"""A real wheel, installed with its dependencies into a fresh virtual environment
+(the ``wheel_venv`` fixture in conftest.py)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def wheel_venv(tmp_path_factory):
-    """A new venv with gdbench installed from a freshly built wheel (not editable)."""
-    base = tmp_path_factory.mktemp("wheel")
-    wheels = base / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
-        check=True,
-        timeout=600,
-    )
-    (wheel,) = wheels.glob("gdbench-*.whl")
-    env_dir = base / "venv"
-    venv.create(env_dir, with_pip=True)
-    py = env_dir / "bin" / "python"
-    subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)],
-        check=True,
-        timeout=900,
-    )
-    return env_dir
 
 
 @pytest.mark.slow

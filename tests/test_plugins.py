@@ -49,7 +49,7 @@ class Misspelt:
 class Good:
     @hookimpl
     def gdbench_register_losses(self, register):
-        register("cauchy", lambda p, t: ((p - t) ** 2).log1p(), batchable=True)
+        register("test-cauchy", lambda p, t: ((p - t) ** 2).log1p(), batchable=True)
 
 
 def test_broken_plugins_are_reported_and_skipped():
@@ -62,8 +62,8 @@ def test_broken_plugins_are_reported_and_skipped():
     assert "Bad Name!" in errors["malformed"]
     assert "gdbench_register_optimiser" in errors["misspelt"]
     assert errors["good"] is None and errors["builtin_losses"] is None
-    assert [c.name for c in ps.registry.candidates("cauchy")] == ["cauchy"]
-    result = gdbench.run("sgd,cauchy", epochs=20, out=None, plugin_set=ps, device="cpu")
+    assert [c.name for c in ps.registry.candidates("test-cauchy")] == ["test-cauchy"]
+    result = gdbench.run("sgd,test-cauchy", epochs=20, out=None, plugin_set=ps, device="cpu")
     assert list(result.runs["status"]) == ["ok"]
 
 
@@ -80,8 +80,16 @@ def test_same_component_from_two_plugins_is_a_clear_error():
             register("mse", lambda p, t: (p - t) ** 2)
 
     ps = load_plugins(extra=[("another", Another())])
-    with pytest.raises(gdbench.UsageError, match=r"several plugins: another .*builtin_losses"):
+    with pytest.raises(gdbench.UsageError, match=r"several plugins: another .*builtin_losses") as e:
         gdbench.run("mse", epochs=2, out=None, plugin_set=ps)
+    assert "another/mse" in str(e.value) and "builtin_losses/mse" in str(e.value)
+    # qualifying by plugin name (or by distribution name) settles it
+    result = gdbench.run(
+        "sgd,another/mse,loss:gdbench/mse", epochs=3, out=None, plugin_set=ps, device="cpu"
+    )
+    assert sorted(result.runs["loss_plugin"]) == ["another", "builtin_losses"]
+    with pytest.raises(gdbench.UsageError, match="registers no 'mse'"):
+        gdbench.run("builtin_optimizers/mse", epochs=2, out=None, plugin_set=ps)
 
 
 class Recorder:
@@ -156,3 +164,33 @@ def test_cli_lists_failed_plugins_and_still_runs(fake_site, tmp_path):
 
     run = gdbench_cli("run", "--epochs", "3", "--out", str(tmp_path / "r"), env=env)
     assert run.returncode == 0, run.stderr
+
+
+def test_plugin_filter_switches_plugins_off_without_importing_them(fake_site, tmp_path):
+    # GDBENCH_PLUGINS set but empty: third-party plugins off, built-ins on
+    env = {"PYTHONPATH": str(fake_site), "GDBENCH_PLUGINS": ""}
+    listing = gdbench_cli("plugins", "--json", env=env)
+    assert listing.returncode == 0 and listing.stderr == "", listing.stderr
+    plugins = {(p["name"], p["dist"]): p for p in json.loads(listing.stdout)}
+    broken = plugins[("broken", "broken_plugin")]
+    assert broken["error"] is None and "GDBENCH_PLUGINS" in broken["disabled"]
+    assert plugins[("builtin_losses", "gdbench")]["components"]
+
+    # naming one by its distribution keeps it; a name that matches nothing is a warning
+    env["GDBENCH_PLUGINS"] = "broken_plugin,nosuch"
+    listing = gdbench_cli("plugins", "--json", env=env)
+    plugins = {(p["name"], p["dist"]): p for p in json.loads(listing.stdout)}
+    assert "missing dependency xyz" in plugins[("broken", "broken_plugin")]["error"]
+    assert "'nosuch' matches no installed plugin" in listing.stderr
+
+    # --disable-plugin and GDBENCH_DISABLE_PLUGINS, built-ins included
+    env = {"PYTHONPATH": str(fake_site), "GDBENCH_DISABLE_PLUGINS": "clashing_plugin"}
+    table = gdbench_cli("--disable-plugin", "broken", "plugins", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "failed to load" not in table.stdout + table.stderr
+    assert table.stdout.count("disabled") >= 2
+    run = gdbench_cli(
+        "--disable-plugin", "builtin_losses", "run", "--epochs", "2", "--out", str(tmp_path)
+    )
+    assert run.returncode == 2 and "unknown loss 'l1'" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -26,6 +26,16 @@ app = typer.Typer(
 USAGE_EXIT = 2
 
 
+def _plugin_set():
+    """The plugins the user wants; warnings about the choice go to stderr."""
+    from .plugins import get_plugins
+
+    plugin_set = get_plugins()
+    for warning in plugin_set.warnings:
+        typer.echo(f"gdbench: warning: {warning}", err=True)
+    return plugin_set
+
+
 def fail(message: str) -> typer.Exit:
     """Print a one-line usage error; the caller raises the returned Exit(2)."""
     typer.echo(f"gdbench: error: {message}", err=True)
@@ -136,6 +146,7 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine
             on_plan=on_plan,
             progress=lambda done, total: bar.update(job, completed=done),
             argv=["gdbench", *sys.argv[1:]],
+            plugin_set=_plugin_set(),
             **engine_options,
         )
     except KeyboardInterrupt:
@@ -181,10 +192,9 @@ def plugins_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List every plugin, where it came from, what it registered, and any that failed."""
-    from .plugins import get_plugins
     from .plugins_report import plugins_json, plugins_table
 
-    plugin_set = get_plugins()
+    plugin_set = _plugin_set()
     if as_json:
         typer.echo(plugins_json(plugin_set))
         return
@@ -250,8 +260,24 @@ def _root(
             "--version", help="Show the version and exit.", callback=_show_version, is_eager=True
         ),
     ] = False,
+    disable_plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--disable-plugin",
+            metavar="NAME",
+            help="Do not load this plugin (plugin or package name; repeatable). "
+            "GDBENCH_DISABLE_PLUGINS=a,b does the same; GDBENCH_PLUGINS=a,b loads only "
+            "those third-party plugins.",
+        ),
+    ] = None,
 ) -> None:
     """A plugin-based gradient-descent testbed."""
+    if disable_plugin:  # through the environment, so that subprocesses (bench) honour it too
+        import os
+
+        from .plugins import DISABLE_ENV
+
+        os.environ[DISABLE_ENV] = ",".join([os.environ.get(DISABLE_ENV, ""), *disable_plugin])
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
 """Every hook a gdbench plugin can implement: this module is the plugin author's reference.
 
+``docs/plugins.md`` is the guide that goes with it (a complete plugin package, an example
+per hook, the conformance kit ``gdbench.testing``).
+
 A plugin is a module (or any object) with functions decorated by ``gdbench.hookimpl``
 whose names match the specifications below. It is found through an entry point in the
 ``gdbench`` group of its package's ``pyproject.toml``::

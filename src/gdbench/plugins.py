@@ -5,6 +5,17 @@ first use and caches it. Each entry point is imported and registered on its own 
 ``try`` so that one broken third-party plugin is reported by ``gdbench plugins`` and
 skipped instead of breaking gdbench (set ``GDBENCH_RAISE_PLUGIN_ERRORS=1`` to get the
 traceback while developing a plugin).
+
+Which plugins load is the user's choice, in the spirit of llm's ``LLM_LOAD_PLUGINS``:
+
+* ``GDBENCH_PLUGINS=a,b`` loads only the third-party plugins ``a`` and ``b`` (a plugin
+  name or a distribution name); set but empty, it loads none. gdbench's own built-in
+  plugins always load, because the defaults (``sgd``, ``l1``, ``default``) live there.
+* ``GDBENCH_DISABLE_PLUGINS=a,b`` (or ``gdbench --disable-plugin a``) skips those plugins,
+  built-ins included.
+
+A plugin that is switched off is never imported, and ``gdbench plugins`` lists it as
+disabled with the reason.
 """
 
 from __future__ import annotations
@@ -24,6 +35,9 @@ from .errors import one_line
 
 ENTRY_POINT_GROUP = "gdbench"
 RAISE_ENV = "GDBENCH_RAISE_PLUGIN_ERRORS"
+ONLY_ENV = "GDBENCH_PLUGINS"
+DISABLE_ENV = "GDBENCH_DISABLE_PLUGINS"
+BUILTIN_DIST = "gdbench"
 
 REGISTRATION_HOOKS = {
     "optimizer": "gdbench_register_optimizers",
@@ -43,6 +57,44 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     error: str | None = None
+    disabled: str | None = None
+    """Why the user switched this plugin off (it was not imported), or None."""
+
+
+@dataclass(frozen=True)
+class PluginFilter:
+    """Which installed plugins the user wants: ``only`` (None: all) minus ``disabled``.
+
+    Names match a plugin's entry-point name or its distribution name.
+    """
+
+    only: frozenset[str] | None = None
+    disabled: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, disable: Iterable[str] = ()) -> PluginFilter:
+        only = os.environ.get(ONLY_ENV)
+        return cls(
+            only=None if only is None else frozenset(_split_names(only)),
+            disabled=frozenset(_split_names(os.environ.get(DISABLE_ENV, ""))) | set(disable),
+        )
+
+    def why_off(self, name: str, dist: str) -> str | None:
+        """The reason this plugin stays unloaded, or None if it loads."""
+        if {name, dist} & self.disabled:
+            return f"disabled by {DISABLE_ENV} or --disable-plugin"
+        if self.only is not None and dist != BUILTIN_DIST and not {name, dist} & self.only:
+            return f"not listed in {ONLY_ENV}"
+        return None
+
+    def unknown(self, infos: Iterable[PluginInfo]) -> list[str]:
+        """Names the user gave that match no installed plugin (probably typos)."""
+        known = {n for i in infos for n in (i.name, i.dist) if n}
+        return sorted((self.only or set()) - known) + sorted(self.disabled - known)
+
+
+def _split_names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 @dataclass
@@ -52,6 +104,7 @@ class PluginSet:
     pm: pluggy.PluginManager
     registry: Registry
     plugins: list[PluginInfo]
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -62,29 +115,50 @@ class PluginSet:
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
 
 
+def get_plugins(disable: Iterable[str] = ()) -> PluginSet:
+    """The installed plugins the user wants (see the module docstring), loaded once per
+    process for each choice of plugins."""
+    return _cached_plugins(PluginFilter.from_env(disable))
+
+
 @functools.cache
-def get_plugins() -> PluginSet:
-    """The installed plugins, loaded once per process."""
-    return load_plugins()
+def _cached_plugins(plugin_filter: PluginFilter) -> PluginSet:
+    return load_plugins(plugin_filter=plugin_filter)
 
 
-def load_plugins(extra: Iterable[tuple[str, Any]] = (), entry_points: bool = True) -> PluginSet:
+def load_plugins(
+    extra: Iterable[tuple[str, Any]] = (),
+    entry_points: bool = True,
+    plugin_filter: PluginFilter | None = None,
+) -> PluginSet:
     """Build a fresh plugin set from the entry points plus ``extra`` (name, plugin) pairs.
 
     Tests and notebooks use ``extra`` to add a plugin object without installing it.
+    ``plugin_filter`` switches plugins off; unlike ``get_plugins`` this function never
+    reads the environment.
     """
+    plugin_filter = plugin_filter or PluginFilter()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
     sources = list(_entry_point_sources()) if entry_points else []
+    n_installed = len(sources)
     sources += [(name, lambda obj=obj: obj, "", "") for name, obj in extra]
-    for name, load, dist, version in sources:
-        infos.append(_register_one(pm, name, load, dist, version))
+    for i, (name, load, dist, version) in enumerate(sources):
+        off = plugin_filter.why_off(name, dist) if i < n_installed else None  # extras: always
+        if off:
+            infos.append(PluginInfo(name=name, dist=dist, version=version, disabled=off))
+        else:
+            infos.append(_register_one(pm, name, load, dist, version))
     registry = Registry()
     for info in infos:
-        if not info.error:
+        if not info.error and not info.disabled:
             _collect_components(pm, info, registry)
-    return PluginSet(pm=pm, registry=registry, plugins=infos)
+    warnings = [
+        f"{ONLY_ENV}/{DISABLE_ENV} name {name!r} matches no installed plugin"
+        for name in plugin_filter.unknown(infos)
+    ]
+    return PluginSet(pm=pm, registry=registry, plugins=infos, warnings=warnings)
 
 
 def _entry_point_sources():
@@ -93,7 +167,7 @@ def _entry_point_sources():
     seen: set[tuple[str, str]] = set()
     eps = sorted(
         metadata.entry_points(group=ENTRY_POINT_GROUP),
-        key=lambda ep: (_dist_name(ep) != "gdbench", _dist_name(ep), ep.name),
+        key=lambda ep: (_dist_name(ep) != BUILTIN_DIST, _dist_name(ep), ep.name),
     )
     for ep in eps:
         dist = _dist_name(ep)

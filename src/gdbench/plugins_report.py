@@ -18,6 +18,7 @@ def plugins_json(plugin_set: PluginSet) -> str:
                 "module": p.module,
                 "hooks": p.hooks,
                 "error": p.error,
+                "disabled": p.disabled,
                 "components": [
                     {
                         "kind": c.kind,
@@ -43,25 +44,30 @@ def plugins_table(plugin_set: PluginSet):
     """One small table per plugin (name, distribution, version), one row per component."""
     from rich import box
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
 
     tables = []
     for p in sorted(plugin_set.plugins, key=lambda p: p.name):
-        origin = f"{p.dist} {p.version}".strip() or "not packaged"
+        origin = escape(f"{p.dist} {p.version}".strip() or "not packaged")
         table = Table(
-            title=f"[bold]{p.name}[/bold] ({origin})", title_justify="left", box=box.SIMPLE_HEAD
+            title=f"[bold]{escape(p.name)}[/bold] ({origin})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
         )
         table.add_column("component", no_wrap=True)
         table.add_column("defaults", no_wrap=True)
         table.add_column("batchable", no_wrap=True)
         table.add_column("description", overflow="fold")
-        if p.error:
-            table.add_row("[red]failed to load[/red]", "", "", f"[red]{p.error}[/red]")
+        if p.disabled:
+            table.add_row("[dim]disabled[/dim]", "", "", f"[dim]{escape(p.disabled)}[/dim]")
+        elif p.error:
+            table.add_row("[red]failed to load[/red]", "", "", f"[red]{escape(p.error)}[/red]")
         elif not p.components:
             table.add_row("[dim]no components[/dim]", "", "", f"hooks: {', '.join(p.hooks)}")
         for c in p.components:
             defaults = "; ".join(f"{k}={format_value(v)}" for k, v in c.defaults.items())
             batch = "yes" if c.batchable else "no" if c.kind != "init" else ""
-            table.add_row(c.qualified_name, defaults or "—", batch, c.description)
+            table.add_row(c.qualified_name, escape(defaults) or "—", batch, escape(c.description))
         tables.append(table)
     return Group(*tables)

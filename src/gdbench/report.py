@@ -57,6 +57,7 @@ def render_summary(table: pd.DataFrame, title: str = "gdbench"):
     table stays readable in an 80-column terminal.
     """
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     constant = {
@@ -75,14 +76,14 @@ def render_summary(table: pd.DataFrame, title: str = "gdbench"):
     t = Table(
         title=title,
         title_justify="left",
-        caption=caption or None,
+        caption=escape(caption) or None,
         caption_justify="left",
         box=box.SIMPLE_HEAD,
     )
     for header, _, _, justify in shown:
         t.add_column(header, justify=justify, no_wrap=True, min_width=min(len(header), 12))
     for r in table.itertuples(index=False):
-        t.add_row(*(fmt(r) for _, _, fmt, _ in shown))
+        t.add_row(*(escape(fmt(r)) for _, _, fmt, _ in shown))  # labels hold [k=v]
     return t
 
 

@@ -245,7 +245,13 @@ def _meta(specs, plugin_set, argv, devices) -> dict[str, Any]:
         "devices": {d: device_name(d) for d in devices},
         "task": specs[0].task.as_dict() if specs else {},
         "plugins": [
-            {"name": p.name, "dist": p.dist, "version": p.version, "error": p.error}
+            {
+                "name": p.name,
+                "dist": p.dist,
+                "version": p.version,
+                "error": p.error,
+                "disabled": p.disabled,
+            }
             for p in plugin_set.plugins
         ],
     }

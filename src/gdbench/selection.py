@@ -3,13 +3,16 @@
 Grammar (parsed by hand, never ``eval``-ed)::
 
     plugins   := item ("," item)*             commas inside [...] belong to the item
-    item      := [kind ":"] name ["[" params "]"]
+    item      := [kind ":"] [plugin "/"] name ["[" params "]"]
     params    := param (";" param)*
     param     := key "=" value ("," value)*    several values make a grid
     value     := scalar (":" scalar)*          colons make a tuple, e.g. betas=0.9:0.99
     scalar    := int | float | true | false | none | text
 
 A kind the user does not name takes the notebook's default (SGD, L1, PyTorch's init).
+``plugin/`` picks one plugin's component when two plugins register the same name
+(``builtin_losses/mse``); ``plugin`` is the plugin's entry-point name or its distribution
+name. ``/`` appears nowhere else in the grammar and never in a component name.
 """
 
 from __future__ import annotations
@@ -145,8 +148,12 @@ def parse_params(text: str, where: str) -> dict[str, list[Any]]:
 
 
 def resolve_name(registry: Registry, name: str, kind: str | None) -> Component:
-    """The one component called ``name``, or a usage error that suggests close names."""
+    """The one component called ``name`` (or ``plugin/name``), or a usage error that
+    suggests close names or the qualified names that would settle a clash."""
+    plugin, _, name = name.rpartition("/")
     found = registry.candidates(name, kind)
+    if plugin:
+        found = _from_plugin(found, plugin, name)
     if len(found) == 1:
         return found[0]
     if not found:
@@ -160,7 +167,20 @@ def resolve_name(registry: Registry, name: str, kind: str | None) -> Component:
         options = ", ".join(sorted(c.qualified_name for c in found))
         raise UsageError(f"{name!r} is ambiguous; qualify it with its kind: {options}")
     owners = ", ".join(sorted(f"{c.plugin} ({c.dist or 'unpackaged'})" for c in found))
-    raise UsageError(f"{found[0].kind} {name!r} is registered by several plugins: {owners}")
+    qualified = " or ".join(sorted(f"{c.plugin}/{name}" for c in found))
+    raise UsageError(
+        f"{found[0].kind} {name!r} is registered by several plugins: {owners}; "
+        f"choose one with plugin/name: {qualified}"
+    )
+
+
+def _from_plugin(found: list[Component], plugin: str, name: str) -> list[Component]:
+    """The candidates registered by ``plugin`` (plugin or distribution name)."""
+    mine = [c for c in found if plugin in (c.plugin, c.dist)]
+    if found and not mine:
+        owners = ", ".join(sorted(f"{c.plugin}/{name}" for c in found))
+        raise UsageError(f"plugin {plugin!r} registers no {name!r}; registered as: {owners}")
+    return mine
 
 
 def expand(component: Component, grid: Mapping[str, Sequence[Any]]) -> list[Choice]:

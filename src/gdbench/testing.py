@@ -1,0 +1,489 @@
+"""The conformance kit: does every component a plugin registers keep gdbench's contract?
+
+In the spirit of scikit-learn's ``parametrize_with_checks``, a plugin author adds one test
+to their own suite::
+
+    import my_package.plugin
+    from gdbench.testing import parametrize_with_checks
+
+
+    @parametrize_with_checks(my_package.plugin)
+    def test_gdbench_conformance(component, check):
+        check(component)
+
+and gets one pytest item per component and check, named like
+``optimizer:signsgd-check_optimizer_respects_lr``. ``check_plugin(plugin)`` runs the same
+checks outside pytest and raises one ``AssertionError`` listing every failure.
+
+Checks come in two categories, as scikit-learn learned to split them:
+
+* **api** checks: the component can be called the way gdbench calls it (an optimizer
+  factory builds a ``torch.optim.Optimizer`` from ``params`` and its defaults, a loss
+  returns one value per element, an initializer fills every entry in place);
+* **behaviour** checks: it does what such a component should (a step changes the
+  parameters and goes downhill, ``lr`` is used, a loss's gradient matches finite
+  differences, an initializer is deterministic under a seed, a ``batchable`` component
+  gives the same results stacked as one run at a time).
+
+``api_only=True`` keeps only the first; ``expected_failures`` marks a check as a known
+failure of one component (``{"signsgd": {"check_x": "why"}}``); it then must fail.
+A failing check raises ``AssertionError`` with a message that says what to fix.
+
+This module is also a pytest plugin (the ``pytest11`` entry point ``gdbench``), so it is
+imported by every pytest session on a machine where gdbench is installed: it imports
+torch and gdbench's internals only inside functions, and provides the fixture
+``gdbench_plugin_set``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pytest
+
+API, BEHAVIOUR = "api", "behaviour"
+RUNS = 4
+"""Runs stacked by the batchability checks."""
+
+Check = Callable[[Any], None]
+
+
+# ---------------------------------------------------------------- collecting checks
+
+
+def plugin_components(plugin: Any, name: str | None = None) -> list:
+    """Every component ``plugin`` registers, loaded exactly as gdbench loads it.
+
+    ``plugin`` is a plugin module (or object), or the name of an installed plugin (its
+    entry-point or distribution name). A plugin that fails to load is an AssertionError.
+    """
+    from .plugins import load_plugins
+
+    if isinstance(plugin, str):
+        plugin_set = load_plugins()
+        infos = [i for i in plugin_set.plugins if plugin in (i.name, i.dist)]
+        if not infos:
+            installed = ", ".join(sorted(i.name for i in plugin_set.plugins))
+            raise AssertionError(f"no installed gdbench plugin {plugin!r}; installed: {installed}")
+    else:
+        name = name or getattr(plugin, "__name__", type(plugin).__name__)
+        infos = load_plugins(extra=[(name, plugin)], entry_points=False).plugins
+    for info in infos:
+        if info.error:
+            raise AssertionError(
+                f"plugin {info.name} failed to load: {info.error} "
+                "(set GDBENCH_RAISE_PLUGIN_ERRORS=1 for the traceback)"
+            )
+    return [c for info in infos for c in info.components]
+
+
+def checks_for(component: Any, api_only: bool = False) -> list[Check]:
+    """The checks that apply to ``component`` (a ``gdbench.components.Component``)."""
+    checks = [
+        check
+        for check in _CHECKS[component.kind]
+        if not (api_only and check.category != API)  # type: ignore[attr-defined]
+        and not (check.needs_batchable and not component.batchable)  # type: ignore[attr-defined]
+    ]
+    return checks
+
+
+def parametrize_with_checks(
+    plugin: Any,
+    *,
+    api_only: bool = False,
+    expected_failures: Mapping[str, Mapping[str, str]] | None = None,
+):
+    """A ``pytest.mark.parametrize`` over (component, check) for every registered component.
+
+    ``expected_failures`` maps a component name (``"signsgd"`` or ``"optimizer:signsgd"``)
+    to ``{check name: reason}``; such checks are strict xfails.
+    """
+    params = []
+    for component in plugin_components(plugin):
+        for check in checks_for(component, api_only):
+            reason = _expected_failure(expected_failures, component, check)
+            marks = (
+                [pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError)]
+                if reason
+                else []
+            )
+            params.append(
+                pytest.param(
+                    component, check, id=f"{component.qualified_name}-{check.__name__}", marks=marks
+                )
+            )
+    return pytest.mark.parametrize("component, check", params)
+
+
+def check_plugin(
+    plugin: Any,
+    *,
+    api_only: bool = False,
+    expected_failures: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Run every check on every component of ``plugin``; one AssertionError lists all
+    failures (and any expected failure that passed)."""
+    problems = []
+    for component in plugin_components(plugin):
+        for check in checks_for(component, api_only):
+            expected = _expected_failure(expected_failures, component, check)
+            try:
+                check(component)
+            except AssertionError as exc:
+                if not expected:
+                    problems.append(f"{component.qualified_name} {check.__name__}: {exc}")
+            else:
+                if expected:
+                    problems.append(
+                        f"{component.qualified_name} {check.__name__}: expected to fail "
+                        f"({expected}) but passed; remove it from expected_failures"
+                    )
+    if problems:
+        raise AssertionError("\n".join(problems))
+
+
+def _expected_failure(expected, component, check) -> str | None:
+    if not expected:
+        return None
+    for key in (component.name, component.qualified_name):
+        reason = expected.get(key, {}).get(check.__name__)
+        if reason:
+            return reason
+    return None
+
+
+def _check(category: str, needs_batchable: bool = False):
+    """Mark a check; any exception but AssertionError inside it becomes one, naming the
+    component, so that a check always fails the same way."""
+
+    def mark(fn):
+        @functools.wraps(fn)
+        def check(component) -> None:
+            try:
+                fn(component)
+            except AssertionError:
+                raise
+            except Exception as exc:
+                from .errors import one_line
+
+                doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
+                raise AssertionError(
+                    f"{_who(component)}: raised {one_line(exc)} in {fn.__name__} ({doc})"
+                ) from exc
+
+        check.category = category  # type: ignore[attr-defined]
+        check.needs_batchable = needs_batchable  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def _who(component) -> str:
+    origin = f" from plugin {component.plugin}" if component.plugin else ""
+    return f"{component.kind} {component.name!r}{origin}"
+
+
+def _fn(component):
+    from .lazy import resolve
+
+    return resolve(component.fn)
+
+
+# ---------------------------------------------------------------- optimizers
+
+
+def _build(component, params, **overrides):
+    kwargs = {**component.defaults, **overrides}
+    return _fn(component)(params, **kwargs)
+
+
+def _steps(component, start, grads, **overrides):
+    """``start`` after one optimizer step per gradient in ``grads``."""
+    param = start.clone().requires_grad_()
+    opt = _build(component, [param], **overrides)
+    for grad in grads:
+        opt.zero_grad()
+        param.grad = grad.clone()
+        opt.step()
+    return param.detach()
+
+
+def _sample(*shape, seed=0, scale=1.0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return scale * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+
+@_check(API)
+def check_optimizer_builds(component) -> None:
+    """factory([param], **defaults) returns a torch.optim.Optimizer over that param."""
+    import torch
+
+    from .errors import one_line
+
+    param = torch.zeros(2, 1, requires_grad=True)
+    try:
+        opt = _build(component, [param])
+    except Exception as exc:
+        raise AssertionError(
+            f"{_who(component)}: factory([param], **defaults) raised {one_line(exc)}; the "
+            f"factory must accept a list of tensors and every key of defaults="
+            f"{component.defaults}"
+        ) from None
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise AssertionError(
+            f"{_who(component)}: the factory returned {type(opt).__name__}, not a "
+            "torch.optim.Optimizer; register an Optimizer subclass or a function returning one"
+        )
+    if not any(p is param for group in opt.param_groups for p in group["params"]):
+        raise AssertionError(
+            f"{_who(component)}: the optimizer does not hold the parameters it was given; "
+            "pass params on to torch.optim.Optimizer.__init__"
+        )
+
+
+@_check(BEHAVIOUR)
+def check_optimizer_step_changes_params(component) -> None:
+    """One step with a non-zero gradient moves the parameters, to finite values."""
+    start = _sample(3, 1)
+    after = _steps(component, start, [_sample(3, 1, seed=1)])
+    if not after.isfinite().all():
+        raise AssertionError(f"{_who(component)}: one step made the parameters NaN or inf")
+    if after.equal(start):
+        raise AssertionError(
+            f"{_who(component)}: a step with a non-zero gradient left the parameters "
+            "unchanged; step() must update each param in place (param.add_(...) under "
+            "torch.no_grad())"
+        )
+
+
+@_check(BEHAVIOUR)
+def check_optimizer_descends(component) -> None:
+    """Twenty steps on f(p) = |p|²/2 from p = 1 lower f (the update points downhill)."""
+    import torch
+
+    param = torch.ones(3, 1, dtype=torch.float64, requires_grad=True)
+    opt = _build(component, [param])
+    for _ in range(20):
+        opt.zero_grad()
+        param.grad = param.detach().clone()  # the gradient of |p|²/2
+        opt.step()
+    before, after = 1.5, float(param.detach().square().sum()) / 2
+    if not after < before:
+        raise AssertionError(
+            f"{_who(component)}: 20 steps on f(p) = |p|²/2 from p = 1 took f from {before} to "
+            f"{after:g}; the update must move against the gradient (p -= lr * ...)"
+        )
+
+
+@_check(BEHAVIOUR)
+def check_optimizer_respects_lr(component) -> None:
+    """Doubling lr changes the first step (the update reads group['lr'])."""
+    lr = float(component.defaults["lr"])
+    start, grad = _sample(3, 1), _sample(3, 1, seed=1)
+    one = _steps(component, start, [grad], lr=lr) - start
+    two = _steps(component, start, [grad], lr=2 * lr) - start
+    if one.allclose(two, rtol=1e-9, atol=0):
+        raise AssertionError(
+            f"{_who(component)}: doubling lr from {lr:g} to {2 * lr:g} left the first step "
+            "unchanged; read the learning rate from each param group (group['lr']) in "
+            "step(), not from a value fixed elsewhere"
+        )
+
+
+@_check(BEHAVIOUR, needs_batchable=True)
+def check_optimizer_batchable(component) -> None:
+    """R runs stacked in one (R, out, in) tensor evolve exactly as R separate runs."""
+    import torch
+
+    scales = torch.logspace(-3, 3, RUNS, dtype=torch.float64).view(RUNS, 1, 1)
+    start = _sample(RUNS, 2, 3, seed=2)
+    grads = [scales * _sample(RUNS, 2, 3, seed=10 + k) for k in range(5)]
+    stacked = _steps(component, start, grads)
+    for r in range(RUNS):
+        alone = _steps(component, start[r], [g[r] for g in grads])
+        if not stacked[r].allclose(alone, rtol=1e-6, atol=1e-9):
+            diff = float((stacked[r] - alone).abs().max())
+            raise AssertionError(
+                f"{_who(component)} claims batchable=True, but run {r} of {RUNS} stacked in "
+                f"one tensor of shape {tuple(start.shape)} differs from the same run alone "
+                f"(max difference {diff:.3g} after 5 steps); make the update elementwise "
+                "(no norms, means or other reductions over a tensor) or register it with "
+                "batchable=False"
+            )
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _loss(component, prediction, target):
+    return _fn(component)(prediction, target, **component.defaults)
+
+
+@_check(API)
+def check_loss_per_element(component) -> None:
+    """fn(prediction, target, **defaults) returns one value per element of prediction."""
+    import torch
+
+    from .errors import one_line
+
+    prediction, target = _sample(7, 1).float(), _sample(7, 1, seed=1).float()
+    try:
+        out = _loss(component, prediction, target)
+    except Exception as exc:
+        raise AssertionError(
+            f"{_who(component)}: fn(prediction, target, **defaults) raised {one_line(exc)}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.shape != prediction.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise AssertionError(
+            f"{_who(component)}: returned {got} for a prediction of shape (7, 1); return the "
+            "loss per element, with the prediction's shape (no .mean() or .sum(): gdbench "
+            "averages over the samples itself)"
+        )
+    if not out.is_floating_point():
+        raise AssertionError(f"{_who(component)}: returned {out.dtype}; return floats")
+
+
+@_check(BEHAVIOUR)
+def check_loss_gradient(component) -> None:
+    """Autograd's gradient of the loss matches finite differences (gradcheck, float64)."""
+    import torch
+
+    prediction = _sample(6, 1).requires_grad_()
+    target = _sample(6, 1, seed=1)
+    try:
+        torch.autograd.gradcheck(
+            lambda p: _loss(component, p, target), (prediction,), eps=1e-6, atol=1e-5, rtol=1e-3
+        )
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AssertionError(
+            f"{_who(component)}: its gradient with respect to the prediction does not match "
+            f"finite differences in float64 ({first}); build the loss from differentiable "
+            "torch operations, or fix the backward of your autograd.Function"
+        ) from None
+
+
+@_check(BEHAVIOUR, needs_batchable=True)
+def check_loss_batchable(component) -> None:
+    """On predictions of R runs stacked as rows (R, n), as the batched engine computes
+    them, each run's loss equals its own computed alone on a (1, n) row."""
+    prediction = _sample(RUNS, 5)
+    target = _sample(RUNS, 5, seed=1)
+    stacked = _loss(component, prediction, target)
+    for r in range(RUNS):
+        alone = _loss(component, prediction[r : r + 1], target[r : r + 1])[0]
+        if tuple(stacked.shape) != tuple(prediction.shape) or not stacked[r].allclose(alone):
+            raise AssertionError(
+                f"{_who(component)} claims batchable=True, but on predictions of {RUNS} runs "
+                f"stacked in shape {tuple(prediction.shape)} run {r} gets a different loss "
+                "than alone; compute it elementwise or register it with batchable=False"
+            )
+
+
+# ---------------------------------------------------------------- initializers
+
+
+def _init(component, seed, global_seed=0):
+    """Initial (weight, bias, generator state changed?) for a (3, 2) layer under ``seed``;
+    the global RNG is reseeded with ``global_seed`` and restored afterwards."""
+    import torch
+
+    weight, bias = torch.full((3, 2), float("nan")), torch.full((3,), float("nan"))
+    g = torch.Generator().manual_seed(seed)
+    state = g.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(global_seed)
+        global_state = torch.random.get_rng_state()
+        with torch.no_grad():
+            _fn(component)(weight, bias, g, **component.defaults)
+        touched_global = not torch.random.get_rng_state().equal(global_state)
+    return weight, bias, not g.get_state().equal(state), touched_global
+
+
+@_check(API)
+def check_init_fills_in_place(component) -> None:
+    """fn(weight, bias, generator, **defaults) fills every entry of weight and bias."""
+    from .errors import one_line
+
+    try:
+        weight, bias, _, _ = _init(component, seed=0)
+    except Exception as exc:
+        raise AssertionError(
+            f"{_who(component)}: fn(weight, bias, generator, **defaults) on a (3, 2) weight "
+            f"raised {one_line(exc)}"
+        ) from None
+    for name, tensor in (("weight", weight), ("bias", bias)):
+        if not tensor.isfinite().all():
+            raise AssertionError(
+                f"{_who(component)}: left NaN in {name} (shape {tuple(tensor.shape)}); fill "
+                "every entry in place (e.g. weight.uniform_(..., generator=generator))"
+            )
+
+
+@_check(BEHAVIOUR)
+def check_init_deterministic(component) -> None:
+    """The same seed gives the same values, whatever the global RNG's state."""
+    w1, b1, _, touched_global = _init(component, seed=0, global_seed=1)
+    w2, b2, _, _ = _init(component, seed=0, global_seed=2)
+    if touched_global or not (w1.equal(w2) and b1.equal(b2)):
+        raise AssertionError(
+            f"{_who(component)}: is not deterministic under a seed (it draws from torch's "
+            "global random generator); draw every random number from the generator "
+            "argument, e.g. weight.normal_(0, 1, generator=generator)"
+        )
+
+
+@_check(BEHAVIOUR)
+def check_init_seed_matters(component) -> None:
+    """Different seeds give different values, unless it never draws random numbers
+    (a deterministic initializer such as zeros passes)."""
+    w1, b1, drew, _ = _init(component, seed=0)
+    w2, b2, _, _ = _init(component, seed=1)
+    if drew and w1.equal(w2) and b1.equal(b2):
+        raise AssertionError(
+            f"{_who(component)}: draws from the generator but seeds 0 and 1 give the same "
+            "values; use the generator you are given for every random draw"
+        )
+
+
+_CHECKS: dict[str, list[Check]] = {
+    "optimizer": [
+        check_optimizer_builds,
+        check_optimizer_step_changes_params,
+        check_optimizer_descends,
+        check_optimizer_respects_lr,
+        check_optimizer_batchable,
+    ],
+    "loss": [check_loss_per_element, check_loss_gradient, check_loss_batchable],
+    "init": [check_init_fills_in_place, check_init_deterministic, check_init_seed_matters],
+}
+
+
+# ---------------------------------------------------------------- the pytest plugin
+
+
+@pytest.fixture
+def gdbench_plugin_set() -> Callable[..., Any]:
+    """Factory: ``gdbench_plugin_set(my_plugin, ...)`` is a plugin set holding gdbench's
+    built-ins and the given plugin modules (no other installed plugin), for
+    ``gdbench.run(..., plugin_set=...)`` in a plugin's own end-to-end tests."""
+
+    def make(*plugins: Any, names: Iterable[str] | None = None):
+        from .plugins import PluginFilter, load_plugins
+
+        names = list(names) if names else [getattr(p, "__name__", repr(p)) for p in plugins]
+        plugin_set = load_plugins(
+            extra=list(zip(names, plugins, strict=True)),
+            plugin_filter=PluginFilter(only=frozenset()),
+        )
+        for info in plugin_set.failures:
+            raise AssertionError(f"plugin {info.name} failed to load: {info.error}")
+        return plugin_set
+
+    return make
