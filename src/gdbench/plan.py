@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 from .selection import Choice, Selection
 from .task import Task
@@ -26,21 +25,6 @@ class RunSpec:
     @property
     def lr(self) -> float:
         return float(self.optimizer.kwargs()["lr"])
-
-    def config(self) -> tuple[str, str, str, str]:
-        """What identifies a configuration across seeds: labels and device."""
-        return (self.optimizer.label(), self.loss.label(), self.init.label(), self.device)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "optimizer": self.optimizer.name,
-            "loss": self.loss.name,
-            "init": self.init.name,
-            "seed": self.seed,
-            "device": self.device,
-            "epochs": self.epochs,
-        }
 
 
 def build_plan(
