@@ -25,10 +25,7 @@ class SignSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             beta = group["momentum"]
             for p in group["params"]:
@@ -63,10 +60,7 @@ class Lion(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, wd = group["lr"], group["weight_decay"]
@@ -83,3 +77,11 @@ class Lion(torch.optim.Optimizer):
                 p.add_(update, alpha=-lr)
                 m.mul_(beta2).add_(p.grad, alpha=1 - beta2)
         return loss
+
+
+def _evaluate(closure):
+    """The loss from ``closure`` (re-evaluated with gradients), as torch.optim does."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
