@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gdbench import Task
-from gdbench.engine.sequential import run_one
+from gdbench.engine.sequential import SequentialEngine
 from gdbench.plan import build_plan
 from gdbench.plugins import get_plugins
 from gdbench.selection import select
@@ -44,5 +44,6 @@ def test_gdbench_sequential(benchmark, data, optimizer):
     sel = select(get_plugins().registry, optimizer)
     (spec,) = build_plan(sel, [0], ["cpu"], EPOCHS, Task())
     benchmark.extra_info.update(run_epochs=EPOCHS, engine="sequential", optimizer=optimizer)
-    result = benchmark.pedantic(run_one, args=(spec, *data), rounds=15, warmup_rounds=2)
+    engine = SequentialEngine()
+    (result,) = benchmark.pedantic(engine.run, args=([spec], data), rounds=15, warmup_rounds=2)
     assert result.status == "ok"

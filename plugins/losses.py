@@ -1,6 +1,10 @@
-"""Built-in losses, per element (gdbench averages over samples): L1, MSE and Huber."""
+"""Built-in losses, per element (gdbench averages over samples): L1, MSE and Huber.
 
-from gdbench import hookimpl
+Each registers its exact minimiser (``optima.py``) as ``optimum``, so every run is
+measured against the best possible loss on its own data.
+"""
+
+from gdbench import hookimpl, lazy
 
 
 def l1(prediction, target):
@@ -24,12 +28,25 @@ def huber(prediction, target, delta):
 
 @hookimpl
 def gdbench_register_losses(register):
-    register("l1", l1, batchable=True, description="Mean absolute error (the notebook's loss).")
-    register("mse", mse, batchable=True, description="Mean squared error.")
+    register(
+        "l1",
+        l1,
+        batchable=True,
+        description="Mean absolute error (the notebook's loss).",
+        optimum=lazy("gdbench_plugins.optima:least_absolute_deviations"),
+    )
+    register(
+        "mse",
+        mse,
+        batchable=True,
+        description="Mean squared error.",
+        optimum=lazy("gdbench_plugins.optima:least_squares"),
+    )
     register(
         "huber",
         huber,
         defaults={"delta": 1.0},
         batchable=True,
         description="Huber loss: MSE-like near the target, L1-like beyond delta.",
+        optimum=lazy("gdbench_plugins.optima:huber"),
     )

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real plugin set, and the installed console script."""
+"""Fixtures shared by the test modules (plain helpers are in helpers.py)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,54 @@ import os
 import subprocess
 import sys
 import venv
-from pathlib import Path
 
 import pytest
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = [ROOT / "examples" / "gdbench-signsgd", ROOT / "examples" / "gdbench-metrics-log"]
+from helpers import EXAMPLES, ROOT
 
 
 @pytest.fixture(scope="session")
 def plugin_set():
+    """The installed plugins, as ``gdbench.run`` finds them."""
     from gdbench.plugins import get_plugins
 
     return get_plugins()
 
 
-def gdbench_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env=None):
-    """Run the installed ``gdbench`` console script as a user would."""
-    return subprocess.run(
-        [str(BIN / "gdbench"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+@pytest.fixture
+def fresh_plugins():
+    """Forget the plugins ``get_plugins()`` cached, before and after the test: for tests
+    that change what is installed (``sys.path``), which its cache key does not include."""
+    from gdbench.plugins import _cached_plugins
+
+    _cached_plugins.cache_clear()
+    yield
+    _cached_plugins.cache_clear()
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """``cli(*args, env=None)`` runs the gdbench command line in this process with typer's
+    CliRunner and returns its result (``exit_code``, ``stdout``, ``stderr`` apart).
+
+    The plugin-choice variables start unset, and each invocation restores them afterwards:
+    ``--disable-plugin`` sets one for the rest of the process, which must not reach the
+    next invocation or test.
+    """
+    from typer.testing import CliRunner
+
+    from gdbench.cli import app
+    from gdbench.plugins import DISABLE_ENV, ONLY_ENV, RAISE_ENV
+
+    for name in (ONLY_ENV, DISABLE_ENV, RAISE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str | None] | None = None):
+        restore = {name: os.environ.get(name) for name in (ONLY_ENV, DISABLE_ENV)}
+        return runner.invoke(app, list(args), env={**restore, **(env or {})},
+                             catch_exceptions=False)  # fmt: skip
+
+    return invoke
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 
 def cli(venv_dir, *args, cwd, env=None):

@@ -1,16 +1,20 @@
-"""Plugin loading: built-ins through entry points, broken plugins isolated, lifecycle hooks."""
+"""Plugin loading: built-ins through entry points, broken plugins isolated, lifecycle hooks,
+and ``gdbench plugins`` (one subprocess smoke test, the rest in process)."""
 
 from __future__ import annotations
 
 import json
 import textwrap
+from collections import Counter
 
 import pytest
-from conftest import gdbench_cli
+from helpers import gdbench_cli, run_cpu
 
 import gdbench
 from gdbench import hookimpl
-from gdbench.plugins import load_plugins
+from gdbench.engine.base import Trainer
+from gdbench.lifecycle import HOOKS, Lifecycle
+from gdbench.plugins import PluginFilter, load_plugins
 
 
 def test_builtins_come_from_entry_points_of_the_gdbench_distribution(plugin_set):
@@ -40,6 +44,18 @@ class Malformed:
         register("Bad Name!", lambda p, t: (p - t).abs())
 
 
+class HalfBad:
+    """One good component, then one that registration refuses: neither is kept."""
+
+    @hookimpl
+    def gdbench_register_losses(self, register):
+        register("fine-loss", lambda p, t: (p - t).abs(), batchable=True)
+
+    @hookimpl
+    def gdbench_register_initializers(self, register):
+        register("stacked-init", lambda w, b, g: None, batchable=True)
+
+
 class Misspelt:
     @hookimpl
     def gdbench_register_optimiser(self, register):  # not a gdbench hook
@@ -54,16 +70,18 @@ class Good:
 
 def test_broken_plugins_are_reported_and_skipped():
     ps = load_plugins(
-        extra=[("raising", Raising()), ("malformed", Malformed()), ("misspelt", Misspelt()),
-               ("good", Good())]
+        extra=[("raising", Raising()), ("malformed", Malformed()), ("half-bad", HalfBad()),
+               ("misspelt", Misspelt()), ("good", Good())]
     )  # fmt: skip
     errors = {p.name: p.error for p in ps.plugins}
     assert "boom in hook" in errors["raising"]
-    assert "Bad Name!" in errors["malformed"]
+    assert "RegistrationError" in errors["malformed"] and "Bad Name!" in errors["malformed"]
+    assert "'half-bad'" in errors["half-bad"] and "'stacked-init'" in errors["half-bad"]
+    assert ps.registry.candidates("fine-loss") == []  # all of a plugin's components, or none
     assert "gdbench_register_optimiser" in errors["misspelt"]
     assert errors["good"] is None and errors["builtin_losses"] is None
     assert [c.name for c in ps.registry.candidates("test-cauchy")] == ["test-cauchy"]
-    result = gdbench.run("sgd,test-cauchy", epochs=20, out=None, plugin_set=ps, device="cpu")
+    result = run_cpu("sgd,test-cauchy", epochs=20, plugin_set=ps)
     assert list(result.runs["status"]) == ["ok"]
 
 
@@ -84,9 +102,7 @@ def test_same_component_from_two_plugins_is_a_clear_error():
         gdbench.run("mse", epochs=2, out=None, plugin_set=ps)
     assert "another/mse" in str(e.value) and "builtin_losses/mse" in str(e.value)
     # qualifying by plugin name (or by distribution name) settles it
-    result = gdbench.run(
-        "sgd,another/mse,loss:gdbench/mse", epochs=3, out=None, plugin_set=ps, device="cpu"
-    )
+    result = run_cpu("sgd,another/mse,loss:gdbench/mse", epochs=3, plugin_set=ps)
     assert sorted(result.runs["loss_plugin"]) == ["another", "builtin_losses"]
     with pytest.raises(gdbench.UsageError, match="registers no 'mse'"):
         gdbench.run("builtin_optimizers/mse", epochs=2, out=None, plugin_set=ps)
@@ -116,7 +132,7 @@ class Recorder:
 def test_lifecycle_hooks_see_every_run_and_epoch():
     rec = Recorder()
     ps = load_plugins(extra=[("recorder", rec)])
-    result = gdbench.run("sgd,adam", epochs=7, out=None, plugin_set=ps, device="cpu")
+    result = run_cpu("sgd,adam", epochs=7, plugin_set=ps)
     epochs = [c for c in rec.calls if c[0] == "epoch"]
     assert len(epochs) == 14
     history = result.history.set_index(["run_id", "epoch"])["loss"]
@@ -126,14 +142,66 @@ def test_lifecycle_hooks_see_every_run_and_epoch():
     assert rec.calls[-1] == ("ready", 2, 14, None)
 
 
-def test_unimplemented_lifecycle_hooks_are_not_called(plugin_set):
-    assert not plugin_set.implemented("gdbench_epoch_end")
+def _implementing(hook: str | None):
+    """A plugin object implementing only ``hook`` (or nothing)."""
+
+    class Only:
+        pass
+
+    if hook is not None:
+        recorder = getattr(Recorder, hook)
+        setattr(Only, hook, recorder)
+        Only.calls = []
+    return Only()
+
+
+# calls a sweep of 2 optimizers × 2 seeds × 5 epochs makes to each lifecycle hook
+EXPECTED_CALLS = {
+    "gdbench_run_start": 4,
+    "gdbench_epoch_end": 4 * 5,
+    "gdbench_run_end": 4,
+    "gdbench_results_ready": 1,
+}
+
+
+@pytest.mark.parametrize("implemented", [None, *HOOKS])
+def test_unimplemented_lifecycle_hooks_are_not_called(monkeypatch, implemented):
+    """pluggy's own call monitoring sees every call of a hook caller, implemented or not:
+    gdbench calls exactly the implemented hook, and engines skip the per-epoch report
+    (and its device synchronisation) unless ``gdbench_epoch_end`` is implemented."""
+    plugin = _implementing(implemented)
+    ps = load_plugins(extra=[("only", plugin)], plugin_filter=PluginFilter(only=frozenset()))
+    assert [h for h in HOOKS if ps.implemented(h)] == ([implemented] if implemented else [])
+    called: list[str] = []
+    undo = ps.pm.add_hookcall_monitoring(
+        before=lambda name, impls, kwargs: called.append(name),
+        after=lambda outcome, name, impls, kwargs: None,
+    )
+    reports = Counter()
+    real_report = Trainer._report_epoch
+
+    def counting_report(self, on_epoch, epoch):
+        reports["epoch"] += 1
+        real_report(self, on_epoch, epoch)
+
+    monkeypatch.setattr(Trainer, "_report_epoch", counting_report)
+    try:
+        run_cpu("sgd,adam", seeds=2, epochs=5, plugin_set=ps)
+    finally:
+        undo()
+    expected = {implemented: EXPECTED_CALLS[implemented]} if implemented else {}
+    assert Counter(called) == expected
+    if implemented:
+        assert len(plugin.calls) == EXPECTED_CALLS[implemented]
+    assert (Lifecycle(ps).on_epoch is None) == (implemented != "gdbench_epoch_end")
+    assert reports["epoch"] == (2 * 5 if implemented == "gdbench_epoch_end" else 0)  # 2 batches
 
 
 @pytest.fixture
-def fake_site(tmp_path):
-    """A folder holding two real (unpackaged) distributions with gdbench entry points:
-    one whose module fails to import, one that reuses a built-in plugin's name."""
+def fake_site(tmp_path, monkeypatch, fresh_plugins):
+    """A folder, put on ``sys.path``, holding two real (unpackaged) distributions with
+    gdbench entry points: one whose module fails to import, one that reuses a built-in
+    plugin's name. ``PYTHONPATH`` set to it does the same for a subprocess."""
     site = tmp_path / "site"
     site.mkdir()
     for dist, ep_name, module, body in [
@@ -145,52 +213,63 @@ def fake_site(tmp_path):
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
         (info / "entry_points.txt").write_text(f"[gdbench]\n{ep_name} = {module}\n")
         (site / f"{module}.py").write_text(textwrap.dedent(body))
+    monkeypatch.syspath_prepend(str(site))
     return site
 
 
-def test_cli_lists_failed_plugins_and_still_runs(fake_site, tmp_path):
-    env = {"PYTHONPATH": str(fake_site)}
-    listing = gdbench_cli("plugins", "--json", env=env)
-    assert listing.returncode == 0, listing.stderr
+def test_gdbench_plugins_lists_failed_plugins(fake_site):
+    """The smoke test of ``gdbench plugins``: the installed script, entry points found on
+    PYTHONPATH."""
+    table = gdbench_cli("plugins", env={"PYTHONPATH": str(fake_site)}, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert "failed to load plugin broken (broken_plugin)" in table.stderr
+    assert "missing dependency xyz" in table.stderr
+    assert "optimizer:adam" in table.stdout and "builtin_losses" in table.stdout
+
+
+def test_cli_lists_failed_plugins_and_still_runs(fake_site, cli, tmp_path):
+    listing = cli("plugins", "--json")
+    assert listing.exit_code == 0, listing.stderr
     plugins = {(p["name"], p["dist"]): p for p in json.loads(listing.stdout)}
     broken = plugins[("broken", "broken_plugin")]
     assert "missing dependency xyz" in broken["error"] and broken["version"] == "1.2.3"
     assert "already taken" in plugins[("builtin_losses", "clashing_plugin")]["error"]
     assert plugins[("builtin_optimizers", "gdbench")]["error"] is None
 
-    table = gdbench_cli("plugins", env=env)
-    assert table.returncode == 0 and "failed to load plugin broken" in table.stderr
+    table = cli("plugins")
+    assert table.exit_code == 0 and "failed to load plugin broken" in table.stderr
     assert "optimizer:adam" in table.stdout
 
-    run = gdbench_cli("run", "--epochs", "3", "--out", str(tmp_path / "r"), env=env)
-    assert run.returncode == 0, run.stderr
+    run = cli("run", "--epochs", "3", "--device", "cpu", "--no-plot", "--out", str(tmp_path / "r"))
+    assert run.exit_code == 0, run.stderr
 
 
-def test_plugin_filter_switches_plugins_off_without_importing_them(fake_site, tmp_path):
+def test_plugin_filter_switches_plugins_off_without_importing_them(fake_site, cli, tmp_path):
     # GDBENCH_PLUGINS set but empty: third-party plugins off, built-ins on
-    env = {"PYTHONPATH": str(fake_site), "GDBENCH_PLUGINS": ""}
-    listing = gdbench_cli("plugins", "--json", env=env)
-    assert listing.returncode == 0 and listing.stderr == "", listing.stderr
+    listing = cli("plugins", "--json", env={"GDBENCH_PLUGINS": ""})
+    assert listing.exit_code == 0 and listing.stderr == "", listing.stderr
     plugins = {(p["name"], p["dist"]): p for p in json.loads(listing.stdout)}
     broken = plugins[("broken", "broken_plugin")]
     assert broken["error"] is None and "GDBENCH_PLUGINS" in broken["disabled"]
     assert plugins[("builtin_losses", "gdbench")]["components"]
 
     # naming one by its distribution keeps it; a name that matches nothing is a warning
-    env["GDBENCH_PLUGINS"] = "broken_plugin,nosuch"
-    listing = gdbench_cli("plugins", "--json", env=env)
+    listing = cli("plugins", "--json", env={"GDBENCH_PLUGINS": "broken_plugin,nosuch"})
     plugins = {(p["name"], p["dist"]): p for p in json.loads(listing.stdout)}
     assert "missing dependency xyz" in plugins[("broken", "broken_plugin")]["error"]
     assert "'nosuch' matches no installed plugin" in listing.stderr
 
     # --disable-plugin and GDBENCH_DISABLE_PLUGINS, built-ins included
-    env = {"PYTHONPATH": str(fake_site), "GDBENCH_DISABLE_PLUGINS": "clashing_plugin"}
-    table = gdbench_cli("--disable-plugin", "broken", "plugins", env=env)
-    assert table.returncode == 0, table.stderr
+    env = {"GDBENCH_DISABLE_PLUGINS": "clashing_plugin"}
+    table = cli("--disable-plugin", "broken", "plugins", env=env)
+    assert table.exit_code == 0, table.stderr
     assert "failed to load" not in table.stdout + table.stderr
     assert table.stdout.count("disabled") >= 2
-    run = gdbench_cli(
-        "--disable-plugin", "builtin_losses", "run", "--epochs", "2", "--out", str(tmp_path)
-    )
-    assert run.returncode == 2 and "unknown loss 'l1'" in run.stderr
+    run = cli("--disable-plugin", "builtin_losses", "run", "--epochs", "2", "--out", str(tmp_path))
+    assert run.exit_code == 2 and "unknown loss 'l1'" in run.stderr
     assert "Traceback" not in run.stderr
+    # the in-process invocations above left nothing switched off
+    again = cli("plugins", "--json")
+    plugins = {(p["name"], p["dist"]): p for p in json.loads(again.stdout)}
+    assert plugins[("builtin_losses", "gdbench")]["disabled"] is None
+    assert plugins[("broken", "broken_plugin")]["disabled"] is None

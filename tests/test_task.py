@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
-from gdbench import Task, UsageError
+from gdbench import ParameterTypeError, Task, UsageError
 
 
 def test_defaults_are_the_notebooks():
@@ -36,8 +37,45 @@ def test_training_data_is_float32_on_the_device():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"n_samples": 0}, {"noise_std": -1.0}, {"x_low": 1.0, "x_high": 1.0}]
+    ("kwargs", "param", "fragment"),
+    [
+        ({"n_samples": 0}, "n_samples", "must be at least 1, got 0"),
+        ({"noise_std": -1.0}, "noise_std", "must be >= 0"),
+        ({"x_low": 1.0, "x_high": 1.0}, "x_low", "must be below x_high"),
+        ({"w_true": float("nan")}, "w_true", "must be finite"),
+        ({"b_true": float("inf")}, "b_true", "must be finite"),
+        ({"x_high": -float("inf")}, "x_high", "must be finite"),
+        ({"noise_std": float("nan")}, "noise_std", "must be finite"),
+        ({"data_seed": -1}, "data_seed", "must lie in 0..2**63-1, got -1"),
+        ({"data_seed": 2**63}, "data_seed", "must lie in 0..2**63-1"),
+    ],
 )
-def test_bad_task_parameters_are_usage_errors(kwargs):
-    with pytest.raises(UsageError):
+def test_bad_task_parameters_are_usage_errors_naming_the_field(kwargs, param, fragment):
+    with pytest.raises(UsageError) as caught:
         Task(**kwargs)
+    assert caught.value.param == param and not isinstance(caught.value, TypeError)
+    assert str(caught.value).startswith(f"{param} ") and fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"n_samples": 10.0}, "n_samples"),
+        ({"n_samples": True}, "n_samples"),
+        ({"w_true": "2"}, "w_true"),
+        ({"noise_std": None}, "noise_std"),
+        ({"data_seed": 1.5}, "data_seed"),
+    ],
+)
+def test_task_parameters_of_the_wrong_type_are_type_errors(kwargs, param):
+    with pytest.raises(ParameterTypeError) as caught:
+        Task(**kwargs)
+    assert isinstance(caught.value, TypeError) and caught.value.param == param
+
+
+def test_task_parameters_are_normalised():
+    t = Task(n_samples=np.int64(20), w_true=np.float32(1.5), b_true=1, data_seed=2**63 - 1)
+    assert t == Task(n_samples=20, w_true=1.5, b_true=1.0, data_seed=2**63 - 1)
+    assert type(t.n_samples) is int and type(t.w_true) is float and type(t.b_true) is float
+    assert hash(t) == hash(Task(n_samples=20, w_true=1.5, b_true=1.0, data_seed=2**63 - 1))
+    assert t.as_dict()["n_samples"] == 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import gdbench_plugins.initializers
 import gdbench_plugins.losses
@@ -13,7 +14,8 @@ import pytest
 import torch
 
 from gdbench import hookimpl
-from gdbench.testing import check_plugin, checks_for, plugin_components
+from gdbench.kinds import KIND_NAMES
+from gdbench.testing import API, BEHAVIOUR, check_plugin, checks_for, plugin_components
 
 
 def failing_checks(plugin) -> dict[str, str]:
@@ -28,13 +30,30 @@ def failing_checks(plugin) -> dict[str, str]:
     return failed
 
 
-@pytest.mark.parametrize(
-    "plugin",
-    [gdbench_plugins.optimizers, gdbench_plugins.losses, gdbench_plugins.initializers],
-    ids=lambda m: m.__name__,
-)
+BUILTIN_PLUGINS = [gdbench_plugins.optimizers, gdbench_plugins.losses, gdbench_plugins.initializers]
+
+
+@pytest.mark.parametrize("plugin", BUILTIN_PLUGINS, ids=lambda m: m.__name__)
 def test_builtin_plugins_pass_every_check(plugin):
     check_plugin(plugin)
+
+
+def test_checks_are_registered_per_kind_and_category():
+    by_kind = {}
+    for plugin in BUILTIN_PLUGINS:
+        for component in plugin_components(plugin):
+            by_kind.setdefault(component.kind, component)  # sgd, l1, default
+    assert set(by_kind) == set(KIND_NAMES)
+    for kind, component in by_kind.items():
+        checks = checks_for(component)
+        assert checks and all(c.__name__.startswith(f"check_{kind}_") for c in checks)
+        assert {c.category for c in checks} == {API, BEHAVIOUR}
+        assert checks[0].category == API  # the call works before its behaviour is judged
+        api = checks_for(component, api_only=True)
+        assert api == [c for c in checks if c.category == API]
+        unbatchable = [c for c in checks if not c.needs_batchable]
+        assert checks_for(replace(component, batchable=False)) == unbatchable
+        assert any(c.needs_batchable for c in checks) == (kind != "init")
 
 
 class IgnoresLr(torch.optim.Optimizer):

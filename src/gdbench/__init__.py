@@ -3,33 +3,52 @@
 The public API is small and cheap to import (torch and pandas load only when a run
 starts):
 
-* ``gdbench.run(...)``: run a sweep, get the ``runs`` and ``history`` tables;
+* ``gdbench.run(...)``: run a sweep, get a ``Results`` with the ``runs`` and ``history``
+  tables (their columns: ``gdbench.results.RUNS_COLUMNS`` and ``HISTORY_COLUMNS``);
 * ``gdbench.Task``: the regression task's parameters;
-* ``gdbench.hookimpl`` and ``gdbench.lazy``: for plugin authors.
+* ``gdbench.UsageError``: bad input (a ``ValueError``; ``ParameterTypeError`` for a
+  wrong type is also a ``TypeError``);
+* ``gdbench.hookimpl``, ``gdbench.lazy`` and ``gdbench.Register``: for plugin authors.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .components import Register
+from .errors import ParameterTypeError, UsageError
 from .hookspecs import hookimpl
 from .lazy import lazy
 
 __version__ = "0.1.0"
-__all__ = ["Results", "Task", "UsageError", "__version__", "hookimpl", "lazy", "run"]
+__all__ = [
+    "ParameterTypeError",
+    "Register",
+    "Results",
+    "Task",
+    "UsageError",
+    "__version__",
+    "hookimpl",
+    "lazy",
+    "run",
+]
 
 if TYPE_CHECKING:
-    from .runner import Results, run
+    from .results import Results
+    from .runner import run
     from .task import Task
 
 
 def __getattr__(name: str) -> Any:
     """Import the heavier parts on first use, keeping ``import gdbench`` light."""
-    if name in ("run", "Results"):
-        from . import runner
+    if name == "run":
+        from .runner import run
 
-        return getattr(runner, name)
+        return run
+    if name == "Results":
+        from .results import Results
+
+        return Results
     if name == "Task":
         from .task import Task
 

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .options import SweepOptions
+    from .plugins import PluginSet
+    from .results import Results
 
 app = typer.Typer(
     name="gdbench",
@@ -26,7 +34,7 @@ app = typer.Typer(
 USAGE_EXIT = 2
 
 
-def _plugin_set():
+def _plugin_set() -> PluginSet:
     """The plugins the user wants; warnings about the choice go to stderr."""
     from .plugins import get_plugins
 
@@ -36,13 +44,21 @@ def _plugin_set():
     return plugin_set
 
 
-def fail(message: str) -> typer.Exit:
-    """Print a one-line usage error; the caller raises the returned Exit(2)."""
+def flag(param: str) -> str:
+    """The command-line flag of a Python parameter: ``n_samples`` → ``--n-samples``."""
+    return "--" + param.replace("_", "-")
+
+
+def fail(error: UsageError | str) -> typer.Exit:
+    """Print a one-line usage error (parameters named as flags); the caller raises the
+    returned Exit(2)."""
+    message = error.render(flag) if isinstance(error, UsageError) else error
     typer.echo(f"gdbench: error: {message}", err=True)
     return typer.Exit(USAGE_EXIT)
 
 
-def parse_floats(text: str | None, option: str) -> list[float]:
+def parse_floats(text: str | None, param: str) -> list[float]:
+    """``0.01,0.1`` → [0.01, 0.1]; errors name ``param`` (rendered as its flag)."""
     if not text:
         return []
     values = []
@@ -51,7 +67,7 @@ def parse_floats(text: str | None, option: str) -> list[float]:
             values.append(float(part))
         except ValueError:
             raise UsageError(
-                f"{option}: {part.strip()!r} is not a number; write e.g. 0.01,0.1"
+                f"takes numbers: {part.strip()!r} is not one; write e.g. 0.01,0.1", param=param
             ) from None
     return values
 
@@ -74,6 +90,10 @@ def run(
     ] = None,
     seeds: Annotated[int, typer.Option(help="Run seeds 0..N-1 for each configuration.")] = 1,
     data_seed: Annotated[int, typer.Option(help="Seed of the data (same for all runs).")] = 0,
+    data_seeds: Annotated[
+        int | None,
+        typer.Option(help="Run every configuration on data seeds 0..N-1 (instead of --data-seed)."),
+    ] = None,
     device: Annotated[
         str, typer.Option(help="auto (cpu + every accelerator), or a list: cpu,cuda,cuda:1,mps.")
     ] = "auto",
@@ -83,6 +103,17 @@ def run(
     noise_std: Annotated[float, typer.Option(help="Standard deviation of the noise.")] = 1.0,
     x_low: Annotated[float, typer.Option(help="Lower end of x ~ U(x_low, x_high).")] = -10.0,
     x_high: Annotated[float, typer.Option(help="Upper end of x.")] = 10.0,
+    dim: Annotated[int, typer.Option(help="Number of features (each with weight --w-true).")] = 1,
+    condition: Annotated[
+        float,
+        typer.Option(help="Scale features so E[x xᵀ] has this condition number (0: unscaled)."),
+    ] = 0.0,
+    noise: Annotated[
+        str, typer.Option(help="Noise distribution: normal, laplace or student-t.")
+    ] = "normal",
+    outliers: Annotated[
+        float, typer.Option(help="Fraction of samples whose noise is 10 times larger.")
+    ] = 0.0,
     out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
         "results"
     ),
@@ -97,24 +128,38 @@ def run(
     max_batch: Annotated[
         int | None, typer.Option(help="Most runs in one batch (default: from free memory).")
     ] = None,
+    target: Annotated[
+        float,
+        typer.Option(help="Relative gap to the optimum a run must reach and keep to be solved."),
+    ] = 1e-4,
+    diverge_factor: Annotated[
+        float, typer.Option(help="A run diverges when its loss exceeds this times its start.")
+    ] = 1e4,
 ) -> None:
     """Run every combination of the selected components and compare them."""
     try:
+        from .options import SweepOptions
         from .task import Task
 
-        task = Task(n_samples, w_true, b_true, noise_std, x_low, x_high, data_seed)
-        engine_options = {"engine": engine, "compile": compile, "max_batch": max_batch}
-        lrs = parse_floats(lr, "--lr")
-        _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine_options)
+        task = Task(
+            n_samples, w_true, b_true, noise_std, x_low, x_high, data_seed,
+            dim=dim, condition=condition, noise=noise, outliers=outliers,
+        )  # fmt: skip
+        options = SweepOptions.from_arguments(
+            plugins, epochs=epochs, lr=parse_floats(lr, "lr"), seeds=seeds, device=device,
+            task=task, out=out, plot=plot, engine=engine, compile=compile, max_batch=max_batch,
+            data_seeds=data_seeds, target=target, diverge_factor=diverge_factor,
+        )  # fmt: skip
+        _run_and_report(options)
     except UsageError as exc:
-        raise fail(str(exc)) from None
+        raise fail(exc) from None
 
 
-def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine_options) -> None:
+def _run_and_report(options: SweepOptions) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from .runner import run as run_sweep
+    from .runner import run_sweep
 
     err = Console(stderr=True)
     bar = Progress(
@@ -135,19 +180,11 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine
 
     try:
         results = run_sweep(
-            plugins,
-            epochs=epochs,
-            lr=lrs,
-            seeds=seeds,
-            device=device,
-            task=task,
-            out=out,
-            plot=plot,
+            options,
+            _plugin_set(),
             on_plan=on_plan,
             progress=lambda done, total: bar.update(job, completed=done),
             argv=["gdbench", *sys.argv[1:]],
-            plugin_set=_plugin_set(),
-            **engine_options,
         )
     except KeyboardInterrupt:
         _stop(bar)
@@ -158,26 +195,24 @@ def _run_and_report(plugins, epochs, lrs, seeds, device, task, out, plot, engine
     _print_results(results)
 
 
-def _stop(bar) -> None:
+def _stop(bar: Progress) -> None:
     """Stop the progress bar if it ever started (stopping an unstarted one prints a newline)."""
     if bar.live.is_started:
         bar.stop()
 
 
-def _print_results(results) -> None:
-
+def _print_results(results: Results) -> None:
     from .report import render_summary
 
     console = _stdout_console()
     console.print(render_summary(results.summary(), title="gdbench run"))
-    notes = {i.split(", ")[-1] for i in results.runs.get("implementation", []) if "compile" in i}
-    for note in sorted(notes - {"compiled"}):
+    for note in sorted(set(results.runs["engine_note"]) - {""}):
         console.print(f"note: {note}")
     if results.out_dir is not None:
         console.print(f"results: {results.out_dir}")
 
 
-def _stdout_console():
+def _stdout_console() -> Console:
     """A console for tables; unwrapped (wide) when stdout is a file or a pipe."""
     import os
 
@@ -231,14 +266,14 @@ def bench(
     try:
         from .bench.command import check, run_bench
         from .bench.config import BenchConfig
-        from .runner import make_out_dir
+        from .store import make_out_dir
 
-        sizes = [int(r) for r in parse_floats(runs, "--runs")]
+        sizes = [int(r) for r in parse_floats(runs, "runs")]
         config = BenchConfig(plugins, device, tuple(sizes), epochs, n_samples)
         check(config, list(ctx.args))
         out_dir = make_out_dir(out)
     except UsageError as exc:
-        raise fail(str(exc)) from None
+        raise fail(exc) from None
     code = run_bench(config, out_dir, list(ctx.args))
     typer.echo(f"results: {out_dir}")
     raise typer.Exit(code)

@@ -27,7 +27,7 @@ def resolve_devices(spec: str | list[str]) -> list[str]:
     items = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",")]
     items = [i for i in items if i]
     if not items:
-        raise UsageError("--device is empty; use auto, or a list such as cpu,cuda")
+        raise UsageError("is empty; use auto, or a list such as cpu,cuda", param="device")
     devices: list[str] = []
     for item in items:
         for device in available_devices() if item == "auto" else [_check(item)]:

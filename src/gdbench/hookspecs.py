@@ -27,7 +27,17 @@ Two kinds of hooks exist:
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .components import Register
+    from .engine.records import RunResult
+    from .plan import RunSpec
 
 PROJECT = "gdbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -35,7 +45,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def gdbench_register_optimizers(register):
+def gdbench_register_optimizers(register: Register) -> None:
     """Register optimizers.
 
     Call ``register(name, factory, defaults=..., batchable=..., description=...)`` once
@@ -63,10 +73,10 @@ def gdbench_register_optimizers(register):
 
 
 @hookspec
-def gdbench_register_losses(register):
+def gdbench_register_losses(register: Register) -> None:
     """Register losses.
 
-    Call ``register(name, fn, defaults=..., batchable=..., description=...)``:
+    Call ``register(name, fn, defaults=..., batchable=..., description=..., optimum=...)``:
 
     * ``fn(prediction, target, **hyperparameters)`` returns the loss **per element**,
       with the shape of ``prediction`` (like ``reduction="none"`` in ``torch.nn``);
@@ -74,11 +84,14 @@ def gdbench_register_losses(register):
     * ``defaults``: hyper-parameters of the loss (e.g. Huber's ``delta``).
     * ``batchable``: ``True`` if ``fn`` is elementwise, so it works unchanged on stacked
       runs.
+    * ``optimum``: optional exact solver ``optimum(x, y, **hyperparameters) -> (w, b)``
+      for the linear model, on float64 numpy samples (``x`` (n, d), ``y`` (n,)); every run
+      is measured against it. Without one gdbench computes a numerical reference.
     """
 
 
 @hookspec
-def gdbench_register_initializers(register):
+def gdbench_register_initializers(register: Register) -> None:
     """Register parameter initializers.
 
     Call ``register(name, fn, defaults=..., description=...)``:
@@ -91,7 +104,7 @@ def gdbench_register_initializers(register):
 
 
 @hookspec
-def gdbench_run_start(run):
+def gdbench_run_start(run: RunSpec) -> None:
     """Called before a run's first epoch.
 
     ``run`` is the ``gdbench.plan.RunSpec`` about to execute (run_id, components and their
@@ -100,7 +113,7 @@ def gdbench_run_start(run):
 
 
 @hookspec
-def gdbench_epoch_end(run, epoch, metrics):
+def gdbench_epoch_end(run: RunSpec, epoch: int, metrics: dict[str, float]) -> None:
     """Called after every epoch of every run, only if some plugin implements it.
 
     ``epoch`` counts from 1; ``metrics`` is a dict of floats (``loss``, ``grad_norm``,
@@ -110,18 +123,20 @@ def gdbench_epoch_end(run, epoch, metrics):
 
 
 @hookspec
-def gdbench_run_end(run, result):
+def gdbench_run_end(run: RunSpec, result: RunResult) -> None:
     """Called when a run has finished, diverged or failed.
 
-    ``result`` is the ``gdbench.engine.RunResult`` (status, error text, final loss and
-    parameters, timings).
+    ``result`` is the ``gdbench.engine.records.RunResult`` (status, error text, final loss
+    and parameters, timings, engine).
     """
 
 
 @hookspec
-def gdbench_results_ready(runs, history, out_dir):
+def gdbench_results_ready(runs: pd.DataFrame, history: pd.DataFrame, out_dir: Path | None) -> None:
     """Called once at the end of ``gdbench run`` with the two result tables.
 
-    ``runs`` and ``history`` are pandas DataFrames; ``out_dir`` is the results folder (a
+    ``runs`` and ``history`` are pandas DataFrames whose columns are
+    ``gdbench.results.RUNS_COLUMNS`` and ``HISTORY_COLUMNS`` (meanings in ``RUNS_SCHEMA``
+    and ``HISTORY_SCHEMA``, and in docs/usage.md); ``out_dir`` is the results folder (a
     ``pathlib.Path``), or ``None`` when nothing is written to disk.
     """

@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .kinds import KIND_NAMES
 from .selection import Choice, Selection
 from .task import Task
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything that determines one run. Plain, frozen and picklable."""
+    """Everything that determines one run. Plain, frozen and picklable.
+
+    ``choices`` holds one component choice per kind, in ``KIND_NAMES`` order; plugins and
+    engines read them as ``spec.optimizer``, ``spec.loss`` and ``spec.init``.
+    """
 
     run_id: int
-    optimizer: Choice
-    loss: Choice
-    init: Choice
+    choices: tuple[Choice, ...]
     seed: int
     device: str
     epochs: int
     task: Task
+    diverge_factor: float = math.inf
+    """A run diverges when its loss exceeds this factor times its starting loss."""
+
+    def choice(self, kind: str) -> Choice:
+        return self.choices[KIND_NAMES.index(kind)]
+
+    @property
+    def optimizer(self) -> Choice:
+        return self.choice("optimizer")
+
+    @property
+    def loss(self) -> Choice:
+        return self.choice("loss")
+
+    @property
+    def init(self) -> Choice:
+        return self.choice("init")
 
     @property
     def lr(self) -> float:
@@ -28,13 +50,19 @@ class RunSpec:
 
 
 def build_plan(
-    selection: Selection, seeds: list[int], devices: list[str], epochs: int, task: Task
+    selection: Selection,
+    seeds: Sequence[int],
+    devices: Sequence[str],
+    epochs: int,
+    task: Task | Sequence[Task],
+    diverge_factor: float = math.inf,
 ) -> list[RunSpec]:
-    """One RunSpec per device × optimizer × loss × init × seed, in that nesting order."""
-    combos = itertools.product(
-        devices, selection.optimizers, selection.losses, selection.inits, seeds
-    )
+    """One RunSpec per device × task (data seed) × optimizer × loss × init × seed, in that
+    nesting order."""
+    tasks = [task] if isinstance(task, Task) else list(task)
+    per_kind = [selection.of(kind) for kind in KIND_NAMES]
+    combos = itertools.product(devices, tasks, itertools.product(*per_kind), seeds)
     return [
-        RunSpec(i, opt, loss, init, seed, device, epochs, task)
-        for i, (device, opt, loss, init, seed) in enumerate(combos)
+        RunSpec(i, choices, seed, device, epochs, task, diverge_factor)
+        for i, (device, task, choices, seed) in enumerate(combos)
     ]

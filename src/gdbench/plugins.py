@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -32,18 +32,13 @@ import pluggy
 from . import hookspecs
 from .components import Component, Registry
 from .errors import one_line
+from .kinds import KINDS
 
 ENTRY_POINT_GROUP = "gdbench"
 RAISE_ENV = "GDBENCH_RAISE_PLUGIN_ERRORS"
 ONLY_ENV = "GDBENCH_PLUGINS"
 DISABLE_ENV = "GDBENCH_DISABLE_PLUGINS"
 BUILTIN_DIST = "gdbench"
-
-REGISTRATION_HOOKS = {
-    "optimizer": "gdbench_register_optimizers",
-    "loss": "gdbench_register_losses",
-    "init": "gdbench_register_initializers",
-}
 
 
 @dataclass
@@ -143,7 +138,7 @@ def load_plugins(
     infos: list[PluginInfo] = []
     sources = list(_entry_point_sources()) if entry_points else []
     n_installed = len(sources)
-    sources += [(name, lambda obj=obj: obj, "", "") for name, obj in extra]
+    sources += [(name, functools.partial(_same, obj), "", "") for name, obj in extra]
     for i, (name, load, dist, version) in enumerate(sources):
         off = plugin_filter.why_off(name, dist) if i < n_installed else None  # extras: always
         if off:
@@ -161,7 +156,11 @@ def load_plugins(
     return PluginSet(pm=pm, registry=registry, plugins=infos, warnings=warnings)
 
 
-def _entry_point_sources():
+def _same(obj: Any) -> Any:
+    return obj
+
+
+def _entry_point_sources() -> Iterator[tuple[str, Callable[[], Any], str, str]]:
     """(name, load, dist, version) per entry point; gdbench's own first, so that a
     third-party plugin reusing a built-in's name is the one reported as a clash."""
     seen: set[tuple[str, str]] = set()
@@ -182,7 +181,9 @@ def _dist_name(ep: metadata.EntryPoint) -> str:
     return ep.dist.metadata["Name"] if ep.dist else ""
 
 
-def _register_one(pm: pluggy.PluginManager, name: str, load, dist: str, version: str):
+def _register_one(
+    pm: pluggy.PluginManager, name: str, load: Callable[[], Any], dist: str, version: str
+) -> PluginInfo:
     info = PluginInfo(name=name, dist=dist, version=version)
     try:
         if pm.has_plugin(name):
@@ -210,10 +211,12 @@ def _collect_components(pm: pluggy.PluginManager, info: PluginInfo, registry: Re
     staged = Registry()
     plugin = pm.get_plugin(info.name)
     try:
-        for kind, hook_name in REGISTRATION_HOOKS.items():
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        for kind in KINDS.values():
+            for impl in getattr(pm.hook, kind.hook).get_hookimpls():
                 if impl.plugin is plugin:
-                    register = staged.register_callable(kind, info.name, info.dist, info.version)
+                    register = staged.register_callable(
+                        kind.name, info.name, info.dist, info.version
+                    )
                     impl.function(**{arg: register for arg in impl.argnames})
     except Exception as exc:
         _maybe_raise()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from .plugins import PluginSet
 from .selection import format_value
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 
 def plugins_json(plugin_set: PluginSet) -> str:
@@ -36,11 +40,11 @@ def plugins_json(plugin_set: PluginSet) -> str:
     )
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def plugins_table(plugin_set: PluginSet):
+def plugins_table(plugin_set: PluginSet) -> Group:
     """One small table per plugin (name, distribution, version), one row per component."""
     from rich import box
     from rich.console import Group
@@ -67,7 +71,7 @@ def plugins_table(plugin_set: PluginSet):
             table.add_row("[dim]no components[/dim]", "", "", f"hooks: {', '.join(p.hooks)}")
         for c in p.components:
             defaults = "; ".join(f"{k}={format_value(v)}" for k, v in c.defaults.items())
-            batch = "yes" if c.batchable else "no" if c.kind != "init" else ""
+            batch = ("yes" if c.batchable else "no") if c.kind_info.batchable else ""
             table.add_row(c.qualified_name, escape(defaults) or "—", batch, escape(c.description))
         tables.append(table)
     return Group(*tables)

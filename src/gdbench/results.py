@@ -1,104 +1,144 @@
-"""The two result tables, ``runs`` and ``history``, and writing them safely to disk.
+"""The two result tables, ``runs`` and ``history``: their columns, declared once, and the
+functions that fill them.
 
-Every file is written to a temporary name in the same folder and then renamed over the
-old one, so a crash never leaves a half-written file; the store is flushed after each
-finished run or batch (at most every FLUSH_INTERVAL_S seconds) and always at the end,
-including on Ctrl-C and errors, so finished runs are on disk before a later one can fail.
+The columns are public API — plugins receive both tables in ``gdbench_results_ready``,
+users read them from ``runs.parquet`` and ``history.parquet`` — so each is declared here
+with its one-line meaning, in order; ``docs/usage.md`` lists the same (a test keeps them
+equal), and every other module reads columns by name.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .engine import HISTORY_COLUMNS, OK, RunResult
+from .engine.records import RunResult
+from .kinds import KIND_NAMES
 from .plan import RunSpec
 from .selection import Choice
+from .task import TASK_FIELDS, Task
 
-FLUSH_INTERVAL_S = 0.5
-TOLERANCE = 0.01
-"""epochs_to_1pct: first epoch whose loss is within this fraction of the reference loss."""
-
-
-class ResultsStore:
-    """Collects finished runs and keeps ``out_dir`` up to date with them."""
-
-    def __init__(self, out_dir: Path | None, meta: dict[str, Any], environment: dict[str, Any]):
-        self.out_dir = out_dir
-        self.meta = meta
-        self.environment = environment
-        self._rows: list[dict[str, Any]] = []
-        self._histories: list[pd.DataFrame] = []
-        self._last_flush = 0.0
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def add(self, spec: RunSpec, result: RunResult) -> None:
-        self._rows.append(run_row(spec, result, self.environment))
-        self._histories.append(history_frame(spec.run_id, result))
-
-    def maybe_flush(self) -> None:
-        """Flush unless the last flush was under FLUSH_INTERVAL_S ago (keeps big sweeps cheap)."""
-        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
-            self.flush()
-
-    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        runs = pd.DataFrame(self._rows)
-        if not runs.empty:
-            runs = runs.sort_values("run_id", ignore_index=True)
-        runs = add_reference_columns(runs, self._histories)
-        history = (
-            pd.concat(sorted(self._histories, key=_run_id_of), ignore_index=True)
-            if self._histories
-            else pd.DataFrame(columns=["run_id", "epoch", *HISTORY_COLUMNS])
-        )
-        return runs, history
-
-    def flush(self, **meta_updates: Any) -> None:
-        """Write runs.parquet, runs.csv, history.parquet and meta.json atomically."""
-        self._last_flush = time.monotonic()
-        if self.out_dir is None:
-            return
-        self.meta.update(meta_updates, n_runs_saved=len(self._rows))
-        runs, history = self.tables()
-        atomic_write(self.out_dir / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
-        atomic_write(self.out_dir / "runs.csv", lambda p: runs.to_csv(p, index=False))
-        atomic_write(self.out_dir / "history.parquet", lambda p: history.to_parquet(p, index=False))
-        write_json(self.out_dir / "meta.json", self.meta)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
-def _run_id_of(frame: pd.DataFrame) -> int:
-    return int(frame["run_id"].iloc[0]) if len(frame) else -1
+def _kind_columns(kind: str) -> list[tuple[str, str]]:
+    return [
+        (kind, f"{kind} name"),
+        (f"{kind}_params", f"{kind} hyper-parameters other than lr, as JSON"),
+        (f"{kind}_label", f"{kind} name with the hyper-parameters that differ from its defaults"),
+        (f"{kind}_plugin", f"plugin that registered the {kind}"),
+        (f"{kind}_dist", "package (distribution) of that plugin"),
+        (f"{kind}_version", "version of that package"),
+    ]
 
 
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+RUNS_SCHEMA: tuple[tuple[str, str], ...] = (
+    ("run_id", "position of the run in the sweep, from 0"),
+    *(column for kind in KIND_NAMES for column in _kind_columns(kind)),
+    ("lr", "learning rate"),
+    ("seed", "run seed: fixes the initial parameters"),
+    ("device", "torch device the run trained on"),
+    ("epochs", "epochs asked for"),
+    *TASK_FIELDS,
+    ("status", "ok, diverged (non-finite loss) or error (an exception in a plugin)"),
+    ("error", "the exception, on one line: why the run or its optimum failed"),
+    ("diverged_epoch", "first epoch with a non-finite loss (empty unless diverged)"),
+    ("epochs_run", "epochs that ran (up to the divergence for diverged runs)"),
+    ("final_loss", "loss at the parameters after the last step (float32, as trained)"),
+    ("best_loss", "lowest finite loss seen, final loss included"),
+    ("optimum_loss", "lowest possible loss on this run's data (float64)"),
+    ("optimum_method", "exact (the loss's solver), numerical, or failed (see error)"),
+    ("gap", "float64 loss at the final parameters minus optimum_loss"),
+    ("rel_gap", "gap divided by the gap at the initial parameters"),
+    ("target", "the rel_gap a run must reach and keep to be solved"),
+    ("solved", "ended ok with rel_gap at or below target from epochs_to_target on"),
+    ("epochs_to_target", "fewest epochs after which rel_gap stays within target (empty: never)"),
+    ("seconds_to_target", "epochs_to_target at the run's measured time per epoch"),
+    ("w", "final weight (of the first feature)"),
+    ("b", "final intercept"),
+    ("weights", "every final weight, as a JSON list"),
+    ("w_opt", "weight (of the first feature) at the optimum"),
+    ("b_opt", "intercept at the optimum"),
+    ("weights_opt", "every weight at the optimum, as a JSON list"),
+    ("param_dist", "distance from (weights, b) to (weights_opt, b_opt)"),
+    ("w_error", "w minus w_opt"),
+    ("b_error", "b minus b_opt"),
+    ("w_true_error", "w minus w_true (sampling and optimization error together)"),
+    ("b_true_error", "b minus the true intercept"),
+    ("setup_s", "seconds to initialise the run (its share of its batch's)"),
+    ("train_s", "seconds of training (its share of its batch's)"),
+    ("epoch_us", "microseconds per epoch: train_s / epochs_run"),
+    ("engine", "engine that ran it: sequential or batched"),
+    ("implementation", "optimizer code path: for-loop, foreach, fused, or custom (own step)"),
+    ("batch_size", "runs advanced together in its batch (1 on the sequential engine)"),
+    ("compiled", "whether the batch's step ran under torch.compile"),
+    ("engine_note", "why a batch asked to compile ran eagerly (empty otherwise)"),
+    ("device_name", "hardware behind the device"),
+    ("torch_version", "torch version"),
+    ("gdbench_version", "gdbench version"),
+)
+"""(column, meaning) of the runs table, one row per run, in order."""
+
+HISTORY_SCHEMA: tuple[tuple[str, str], ...] = (
+    ("run_id", "the run (see the runs table)"),
+    ("epoch", "epoch, from 1"),
+    ("loss", "loss of this epoch's forward pass (parameters after epoch - 1 steps)"),
+    ("gap", "loss minus the run's optimum_loss (float32 resolution, ~1e-7 of the loss)"),
+    ("grad_norm", "norm of the gradient with respect to (w, b) at those parameters"),
+    ("w", "weight (of the first feature) at those parameters"),
+    ("b", "intercept at those parameters"),
+)
+"""(column, meaning) of the history table, one row per run per epoch, in order."""
+
+RUNS_COLUMNS: tuple[str, ...] = tuple(name for name, _ in RUNS_SCHEMA)
+HISTORY_COLUMNS: tuple[str, ...] = tuple(name for name, _ in HISTORY_SCHEMA)
+PER_EPOCH = ("loss", "grad_norm", "w", "b")
+"""The per-epoch values every engine records (``RunResult.history``'s keys)."""
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, indent=2, default=str) + "\n"
-    atomic_write(path, lambda p: p.write_text(text))
+def schema_markdown(schema: Sequence[tuple[str, str]]) -> str:
+    """A Markdown table of (column, meaning): docs/usage.md holds these, kept equal by a
+    test, so that the docs list exactly the columns the code writes."""
+    rows = [f"| `{name}` | {meaning} |" for name, meaning in schema]
+    return "\n".join(["| column | meaning |", "|---|---|", *rows])
 
 
-def run_row(spec: RunSpec, result: RunResult, environment: dict[str, Any]) -> dict[str, Any]:
-    """One row of the ``runs`` table: the spec, the plugins behind it, the outcome."""
+@dataclass
+class Results:
+    """What a sweep produced: the two tables, and where they were written (if anywhere)."""
+
+    runs: pd.DataFrame
+    """One row per run; columns ``RUNS_COLUMNS``."""
+    history: pd.DataFrame
+    """One row per run per epoch; columns ``HISTORY_COLUMNS``."""
+    out_dir: Path | None
+    """The results folder, or None for an in-memory sweep."""
+    complete: bool = True
+    """False when the sweep was interrupted."""
+
+    def summary(self) -> pd.DataFrame:
+        """One row per configuration, as the CLI prints it."""
+        from .report import summary
+
+        return summary(self.runs)
+
+
+def run_row(
+    spec: RunSpec,
+    result: RunResult,
+    environment: dict[str, Any],
+    measures: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row of the ``runs`` table; ``measures`` are the optimum-relative columns
+    (``measure.Measurer``), left empty when not given."""
     row: dict[str, Any] = {"run_id": spec.run_id}
-    for kind, choice in (("optimizer", spec.optimizer), ("loss", spec.loss), ("init", spec.init)):
+    for kind, choice in zip(KIND_NAMES, spec.choices, strict=True):
         row.update(_choice_columns(kind, choice))
     row.update(lr=spec.lr, seed=spec.seed, device=spec.device, epochs=spec.epochs)
     row.update(spec.task.as_dict())
@@ -111,15 +151,22 @@ def run_row(spec: RunSpec, result: RunResult, environment: dict[str, Any]) -> di
         best_loss=_best(result),
         w=result.w,
         b=result.b,
-        w_error=result.w - spec.task.w_true,
-        b_error=result.b - spec.task.b_true,
+        weights=json.dumps(list(result.weights)),
+        w_true_error=result.w - spec.task.w_true,
+        b_true_error=result.b - spec.task.b_true,
         setup_s=result.setup_s,
         train_s=result.train_s,
         epoch_us=result.epoch_us,
         engine=result.engine,
         implementation=result.implementation,
+        batch_size=result.batch_size,
+        compiled=result.compiled,
+        engine_note=result.engine_note,
     )
     row.update(environment.get(spec.device, {}))
+    row.update(measures or {})
+    if measures:
+        row.update(w_error=result.w - measures["w_opt"], b_error=result.b - measures["b_opt"])
     return row
 
 
@@ -145,39 +192,70 @@ def _best(result: RunResult) -> float:
     return min(finite) if finite else float("nan")
 
 
-def history_frame(run_id: int, result: RunResult) -> pd.DataFrame:
+def history_frame(run_id: int, result: RunResult, gap: np.ndarray | None = None) -> pd.DataFrame:
+    """One run's rows of the ``history`` table; ``gap`` per epoch (NaN if not given)."""
     n = result.epochs_run
-    frame = pd.DataFrame({k: result.history.get(k, np.full(n, np.nan)) for k in HISTORY_COLUMNS})
+    columns = {k: result.history.get(k, np.full(n, np.nan)) for k in PER_EPOCH}
+    columns["gap"] = gap if gap is not None and len(gap) == n else np.full(n, np.nan)
+    frame = pd.DataFrame(columns)
     frame.insert(0, "epoch", np.arange(1, n + 1, dtype=np.int64))
     frame.insert(0, "run_id", np.full(n, run_id, dtype=np.int64))
-    return frame
+    return frame[list(HISTORY_COLUMNS)]
 
 
-GROUP_FOR_REFERENCE = ["loss_label", "n_samples", "w_true", "b_true", "noise_std", "data_seed"]
+def data_frame(task: Task) -> pd.DataFrame:
+    """The task's samples exactly as the runs train on them (float32), by data seed:
+    columns ``data_seed``, ``sample``, ``x`` (``x0``, ``x1``, … for several features),
+    ``y``."""
+    x, y = task.data("cpu")
+    n = task.n_samples
+    names = ["x"] if task.dim == 1 else [f"x{j}" for j in range(task.dim)]
+    columns: dict[str, Any] = {
+        "data_seed": np.full(n, task.data_seed, dtype=np.int64),
+        "sample": np.arange(n, dtype=np.int64),
+    }
+    columns.update(zip(names, x.numpy().T, strict=True))
+    columns["y"] = y.numpy().reshape(-1)
+    return pd.DataFrame(columns)
 
 
-def add_reference_columns(runs: pd.DataFrame, histories: list[pd.DataFrame]) -> pd.DataFrame:
-    """``reference_loss``: the best loss any run reached on the same loss and data;
-    ``epochs_to_1pct``: the first epoch a run came within 1% of it (NaN if never).
-
-    A shared reference makes the column comparable across optimizers; it will give way to
-    the exact optimum of the loss once gdbench computes one.
-    """
-    if runs.empty:
-        return runs
-    ok = runs["status"] == OK
-    ref = runs[ok].groupby(GROUP_FOR_REFERENCE, dropna=False)["best_loss"].min()
-    runs = runs.join(ref.rename("reference_loss"), on=GROUP_FOR_REFERENCE)
-    by_id = {int(h["run_id"].iloc[0]): h["loss"].to_numpy() for h in histories if len(h)}
-    runs["epochs_to_1pct"] = [
-        _first_within(by_id.get(rid), r)
-        for rid, r in zip(runs["run_id"], runs["reference_loss"], strict=False)
-    ]
-    return runs
+def runs_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The ``runs`` table from per-run rows, in run order, columns as declared."""
+    runs = pd.DataFrame(list(rows), columns=list(RUNS_COLUMNS))
+    return runs.sort_values("run_id", ignore_index=True)
 
 
-def _first_within(losses: np.ndarray | None, reference: float) -> float:
-    if losses is None or not np.isfinite(reference):
-        return np.nan
-    hits = np.flatnonzero(losses <= reference * (1 + TOLERANCE))
-    return float(hits[0] + 1) if hits.size else np.nan
+def history_table(histories: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The ``history`` table: every run's rows, in run order."""
+    frames = sorted((h for h in histories if len(h)), key=lambda h: int(h["run_id"].iloc[0]))
+    if not frames:
+        return _empty_history()
+    return pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
+
+
+def _empty_history() -> pd.DataFrame:
+    dtypes = {"run_id": "int64", "epoch": "int64"}
+    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "float64")) for c in HISTORY_COLUMNS})
+
+
+def update_docs(path: Path) -> bool:
+    """Rewrite the column tables between ``<!-- runs-columns -->`` and
+    ``<!-- history-columns -->`` markers in a Markdown file; True if it changed."""
+    text = path.read_text()
+    new = text
+    for marker, schema in (("runs-columns", RUNS_SCHEMA), ("history-columns", HISTORY_SCHEMA)):
+        opening, closing = f"<!-- {marker} -->\n", f"\n<!-- /{marker} -->"
+        head, found, rest = new.partition(opening)
+        _, found_end, tail = rest.partition(closing)
+        if found and found_end:
+            new = head + opening + schema_markdown(schema) + closing + tail
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m gdbench.results docs/usage.md
+    import sys
+
+    for name in sys.argv[1:]:
+        print(f"{name}: {'updated' if update_docs(Path(name)) else 'up to date'}")

@@ -24,16 +24,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .components import DEFAULT_NAMES, KIND_ALIASES, KINDS, Component, Registry
+from .components import Component, Registry
 from .errors import UsageError
+from .kinds import KIND_NAMES, KINDS, kind_named
 from .lazy import accepted_keywords
 
-# Positional arguments that gdbench itself passes to each kind's callable.
-_RESERVED = {
-    "optimizer": {"params"},
-    "loss": {"prediction", "target", "input"},
-    "init": {"weight", "bias", "generator"},
-}
 _ITEM_RE = re.compile(r"^(?:(?P<kind>[A-Za-z_]+):)?(?P<name>[^\[\]:]+?)(?:\[(?P<params>.*)\])?$")
 
 
@@ -70,11 +65,27 @@ class Choice:
 
 @dataclass(frozen=True)
 class Selection:
-    """Every choice per kind; a sweep is their product."""
+    """Every choice per kind (keys in ``KIND_NAMES`` order); a sweep is their product."""
 
-    optimizers: tuple[Choice, ...]
-    losses: tuple[Choice, ...]
-    inits: tuple[Choice, ...]
+    choices: Mapping[str, tuple[Choice, ...]]
+
+    def of(self, kind: str) -> tuple[Choice, ...]:
+        return self.choices[kind]
+
+    def all(self) -> list[Choice]:
+        return [c for kind in KIND_NAMES for c in self.choices[kind]]
+
+    @property
+    def optimizers(self) -> tuple[Choice, ...]:
+        return self.choices["optimizer"]
+
+    @property
+    def losses(self) -> tuple[Choice, ...]:
+        return self.choices["loss"]
+
+    @property
+    def inits(self) -> tuple[Choice, ...]:
+        return self.choices["init"]
 
 
 def parse_value(text: str) -> Any:
@@ -113,7 +124,9 @@ def format_value(value: Any) -> str:
 
 def split_items(text: str) -> list[str]:
     """Split on commas that are not inside brackets."""
-    items, depth, current = [], 0, []
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "[":
             depth += 1
@@ -188,7 +201,7 @@ def expand(component: Component, grid: Mapping[str, Sequence[Any]]) -> list[Choi
     check_param_names(component, grid)
     for key, values in grid.items():
         if key == "lr":
-            check_lr(values, component.name)
+            check_lr(values, where=component.name)
     keys = list(grid)
     choices = []
     for combo in itertools.product(*(grid[k] for k in keys)):
@@ -201,7 +214,7 @@ def check_param_names(component: Component, grid: Mapping[str, Any]) -> None:
     accepted = accepted_keywords(component.fn)
     if accepted is None:
         return
-    accepted = (accepted | set(component.defaults)) - _RESERVED[component.kind]
+    accepted = (accepted | set(component.defaults)) - component.kind_info.reserved
     for key in grid:
         if key not in accepted:
             close = difflib.get_close_matches(key, sorted(accepted), n=1)
@@ -212,18 +225,23 @@ def check_param_names(component: Component, grid: Mapping[str, Any]) -> None:
             )
 
 
-def check_lr(values: Iterable[Any], where: str) -> None:
+def check_lr(values: Iterable[Any], *, where: str | None = None) -> None:
+    """Learning rates are positive numbers; ``where`` names a component, else the error
+    is about the ``lr`` argument itself."""
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise UsageError(f"{where}: learning rate must be a positive number, got {v!r}")
+            detail = f"must be a positive number, got {v!r}"
+            if where:
+                raise UsageError(f"{where}: learning rate {detail}")
+            raise UsageError(detail, param="lr")
 
 
 def select(
     registry: Registry, plugins: str | Sequence[str] | None, lrs: Sequence[float] | None = None
 ) -> Selection:
     """Parse ``--plugins`` (and ``--lr``) into a Selection over the registry."""
-    text = ",".join(plugins) if isinstance(plugins, (list, tuple)) else (plugins or "")
-    per_kind: dict[str, list[Choice]] = {k: [] for k in KINDS}
+    text = plugins if isinstance(plugins, str) else ",".join(plugins or ())
+    per_kind: dict[str, list[Choice]] = {k: [] for k in KIND_NAMES}
     for item in split_items(text):
         match = _ITEM_RE.match(item)
         if not match:
@@ -234,25 +252,22 @@ def select(
         if component.kind == "optimizer" and lrs and "lr" not in grid:
             grid["lr"] = list(lrs)
         per_kind[component.kind].extend(expand(component, grid))
-    for kind in KINDS:
+    for kind in KIND_NAMES:
         if not per_kind[kind]:
-            component = resolve_name(registry, DEFAULT_NAMES[kind], kind)
+            component = resolve_name(registry, KINDS[kind].default, kind)
             grid = {"lr": list(lrs)} if kind == "optimizer" and lrs else {}
             per_kind[kind] = expand(component, grid)
-    return Selection(
-        optimizers=tuple(_unique(per_kind["optimizer"])),
-        losses=tuple(_unique(per_kind["loss"])),
-        inits=tuple(_unique(per_kind["init"])),
-    )
+    return Selection({kind: tuple(_unique(per_kind[kind])) for kind in KIND_NAMES})
 
 
 def _kind(text: str | None, item: str) -> str | None:
     if text is None:
         return None
-    kind = KIND_ALIASES.get(text.lower())
+    kind = kind_named(text)
     if kind is None:
-        raise UsageError(f"unknown kind {text!r} in {item!r}; use optimizer:, loss: or init:")
-    return kind
+        options = ", ".join(f"{k}:" for k in KIND_NAMES)
+        raise UsageError(f"unknown kind {text!r} in {item!r}; use {options}")
+    return kind.name
 
 
 def _unique(choices: list[Choice]) -> list[Choice]:

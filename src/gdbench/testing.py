@@ -49,6 +49,9 @@ RUNS = 4
 
 Check = Callable[[Any], None]
 
+_CHECKS: dict[str, list[Check]] = {}
+"""Every check, per component kind, in the order they are defined below."""
+
 
 # ---------------------------------------------------------------- collecting checks
 
@@ -68,8 +71,8 @@ def plugin_components(plugin: Any, name: str | None = None) -> list:
             installed = ", ".join(sorted(i.name for i in plugin_set.plugins))
             raise AssertionError(f"no installed gdbench plugin {plugin!r}; installed: {installed}")
     else:
-        name = name or getattr(plugin, "__name__", type(plugin).__name__)
-        infos = load_plugins(extra=[(name, plugin)], entry_points=False).plugins
+        label = name or str(getattr(plugin, "__name__", type(plugin).__name__))
+        infos = load_plugins(extra=[(label, plugin)], entry_points=False).plugins
     for info in infos:
         if info.error:
             raise AssertionError(
@@ -83,9 +86,10 @@ def checks_for(component: Any, api_only: bool = False) -> list[Check]:
     """The checks that apply to ``component`` (a ``gdbench.components.Component``)."""
     checks = [
         check
-        for check in _CHECKS[component.kind]
+        for check in _CHECKS.get(component.kind, [])
         if not (api_only and check.category != API)  # type: ignore[attr-defined]
         and not (check.needs_batchable and not component.batchable)  # type: ignore[attr-defined]
+        and not (check.needs_optimum and component.optimum is None)  # type: ignore[attr-defined]
     ]
     return checks
 
@@ -155,9 +159,9 @@ def _expected_failure(expected, component, check) -> str | None:
     return None
 
 
-def _check(category: str, needs_batchable: bool = False):
-    """Mark a check; any exception but AssertionError inside it becomes one, naming the
-    component, so that a check always fails the same way."""
+def _check(kind: str, category: str, needs_batchable: bool = False, needs_optimum: bool = False):
+    """Register a check of components of ``kind``; any exception but AssertionError inside
+    it becomes one, naming the component, so that a check always fails the same way."""
 
     def mark(fn):
         @functools.wraps(fn)
@@ -174,8 +178,10 @@ def _check(category: str, needs_batchable: bool = False):
                     f"{_who(component)}: raised {one_line(exc)} in {fn.__name__} ({doc})"
                 ) from exc
 
-        check.category = category  # type: ignore[attr-defined]
-        check.needs_batchable = needs_batchable  # type: ignore[attr-defined]
+        setattr(check, "category", category)  # noqa: B010 (attributes on a function)
+        setattr(check, "needs_batchable", needs_batchable)  # noqa: B010
+        setattr(check, "needs_optimum", needs_optimum)  # noqa: B010
+        _CHECKS.setdefault(kind, []).append(check)
         return check
 
     return mark
@@ -218,7 +224,7 @@ def _sample(*shape, seed=0, scale=1.0):
     return scale * torch.randn(*shape, generator=g, dtype=torch.float64)
 
 
-@_check(API)
+@_check("optimizer", API)
 def check_optimizer_builds(component) -> None:
     """factory([param], **defaults) returns a torch.optim.Optimizer over that param."""
     import torch
@@ -246,7 +252,7 @@ def check_optimizer_builds(component) -> None:
         )
 
 
-@_check(BEHAVIOUR)
+@_check("optimizer", BEHAVIOUR)
 def check_optimizer_step_changes_params(component) -> None:
     """One step with a non-zero gradient moves the parameters, to finite values."""
     start = _sample(3, 1)
@@ -261,7 +267,7 @@ def check_optimizer_step_changes_params(component) -> None:
         )
 
 
-@_check(BEHAVIOUR)
+@_check("optimizer", BEHAVIOUR)
 def check_optimizer_descends(component) -> None:
     """Twenty steps on f(p) = |p|²/2 from p = 1 lower f (the update points downhill)."""
     import torch
@@ -280,7 +286,7 @@ def check_optimizer_descends(component) -> None:
         )
 
 
-@_check(BEHAVIOUR)
+@_check("optimizer", BEHAVIOUR)
 def check_optimizer_respects_lr(component) -> None:
     """Doubling lr changes the first step (the update reads group['lr'])."""
     lr = float(component.defaults["lr"])
@@ -295,7 +301,7 @@ def check_optimizer_respects_lr(component) -> None:
         )
 
 
-@_check(BEHAVIOUR, needs_batchable=True)
+@_check("optimizer", BEHAVIOUR, needs_batchable=True)
 def check_optimizer_batchable(component) -> None:
     """R runs stacked in one (R, out, in) tensor evolve exactly as R separate runs."""
     import torch
@@ -324,7 +330,7 @@ def _loss(component, prediction, target):
     return _fn(component)(prediction, target, **component.defaults)
 
 
-@_check(API)
+@_check("loss", API)
 def check_loss_per_element(component) -> None:
     """fn(prediction, target, **defaults) returns one value per element of prediction."""
     import torch
@@ -349,7 +355,7 @@ def check_loss_per_element(component) -> None:
         raise AssertionError(f"{_who(component)}: returned {out.dtype}; return floats")
 
 
-@_check(BEHAVIOUR)
+@_check("loss", BEHAVIOUR)
 def check_loss_gradient(component) -> None:
     """Autograd's gradient of the loss matches finite differences (gradcheck, float64)."""
     import torch
@@ -369,7 +375,7 @@ def check_loss_gradient(component) -> None:
         ) from None
 
 
-@_check(BEHAVIOUR, needs_batchable=True)
+@_check("loss", BEHAVIOUR, needs_batchable=True)
 def check_loss_batchable(component) -> None:
     """On predictions of R runs stacked as rows (R, n), as the batched engine computes
     them, each run's loss equals its own computed alone on a (1, n) row."""
@@ -384,6 +390,71 @@ def check_loss_batchable(component) -> None:
                 f"stacked in shape {tuple(prediction.shape)} run {r} gets a different loss "
                 "than alone; compute it elementwise or register it with batchable=False"
             )
+
+
+@_check("loss", BEHAVIOUR, needs_optimum=True)
+def check_loss_optimum(component) -> None:
+    """The registered solver's point is no worse than nearby points, nor than a long
+    float64 L-BFGS run from least squares (on 1 and 2 features, heavy-tailed noise)."""
+    import numpy as np
+    import torch
+
+    from .lazy import resolve
+    from .task import Task
+
+    for dim in (1, 2):
+        x, y = (t.double() for t in Task(n_samples=200, dim=dim, noise="laplace").data("cpu"))
+        xs, ys = x.numpy(), y.numpy().reshape(-1)
+        w, b = resolve(component.optimum)(xs, ys, **component.defaults)
+        coef = torch.tensor(np.append(np.asarray(w, dtype=np.float64).reshape(-1), b))
+        if coef.numel() != dim + 1:
+            raise AssertionError(
+                f"{_who(component)}: its optimum returned {coef.numel() - 1} weights for "
+                f"{dim} features; return (w of length d, b)"
+            )
+        best = _mean_loss(component, x, y, coef)
+        g = torch.Generator().manual_seed(0)
+        for scale in (1e-4, 1e-2, 1.0):
+            for _ in range(10):
+                nearby = coef + scale * torch.randn(dim + 1, generator=g, dtype=torch.float64)
+                if _mean_loss(component, x, y, nearby) < best - 1e-12 * max(1.0, abs(best)):
+                    raise AssertionError(
+                        f"{_who(component)}: its optimum ({best:.12g}) is beaten by a point "
+                        f"{scale:g} away; the solver must return the exact minimiser"
+                    )
+        reference = _lbfgs(component, x, y)
+        if best > reference + 1e-9 * max(1.0, abs(reference)):
+            raise AssertionError(
+                f"{_who(component)}: its optimum ({best:.12g}) is worse than float64 L-BFGS "
+                f"({reference:.12g}) on {dim} feature(s)"
+            )
+
+
+def _mean_loss(component, x, y, coef) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float(_loss(component, x @ coef[:-1].view(-1, 1) + coef[-1], y).mean())
+
+
+def _lbfgs(component, x, y) -> float:
+    """The loss after a long float64 L-BFGS run from least squares."""
+    import torch
+
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+    coef = torch.linalg.lstsq(design, y).solution.view(-1).clone().requires_grad_()
+    opt = torch.optim.LBFGS([coef], lr=1, max_iter=2000, tolerance_grad=1e-14,
+                            tolerance_change=1e-16, line_search_fn="strong_wolfe")  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        value = _loss(component, x @ coef[:-1].view(-1, 1) + coef[-1], y).mean()
+        value.backward()
+        return value
+
+    for _ in range(5):
+        opt.step(closure)
+    return _mean_loss(component, x, y, coef.detach())
 
 
 # ---------------------------------------------------------------- initializers
@@ -406,7 +477,7 @@ def _init(component, seed, global_seed=0):
     return weight, bias, not g.get_state().equal(state), touched_global
 
 
-@_check(API)
+@_check("init", API)
 def check_init_fills_in_place(component) -> None:
     """fn(weight, bias, generator, **defaults) fills every entry of weight and bias."""
     from .errors import one_line
@@ -426,7 +497,7 @@ def check_init_fills_in_place(component) -> None:
             )
 
 
-@_check(BEHAVIOUR)
+@_check("init", BEHAVIOUR)
 def check_init_deterministic(component) -> None:
     """The same seed gives the same values, whatever the global RNG's state."""
     w1, b1, _, touched_global = _init(component, seed=0, global_seed=1)
@@ -439,7 +510,7 @@ def check_init_deterministic(component) -> None:
         )
 
 
-@_check(BEHAVIOUR)
+@_check("init", BEHAVIOUR)
 def check_init_seed_matters(component) -> None:
     """Different seeds give different values, unless it never draws random numbers
     (a deterministic initializer such as zeros passes)."""
@@ -450,19 +521,6 @@ def check_init_seed_matters(component) -> None:
             f"{_who(component)}: draws from the generator but seeds 0 and 1 give the same "
             "values; use the generator you are given for every random draw"
         )
-
-
-_CHECKS: dict[str, list[Check]] = {
-    "optimizer": [
-        check_optimizer_builds,
-        check_optimizer_step_changes_params,
-        check_optimizer_descends,
-        check_optimizer_respects_lr,
-        check_optimizer_batchable,
-    ],
-    "loss": [check_loss_per_element, check_loss_gradient, check_loss_batchable],
-    "init": [check_init_fills_in_place, check_init_deterministic, check_init_seed_matters],
-}
 
 
 # ---------------------------------------------------------------- the pytest plugin

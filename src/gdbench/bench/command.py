@@ -15,10 +15,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .config import BenchConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GROUP_BY = "group"
 """One table per thing timed × R × device (set by the suite); rows compare components."""
@@ -43,9 +46,11 @@ def check(config: BenchConfig, extra: list[str]) -> None:
     from ..task import Task
 
     if config.epochs < 1:
-        raise UsageError(f"--epochs must be a positive whole number, got {config.epochs}")
+        raise UsageError(f"must be a positive whole number, got {config.epochs}", param="epochs")
     if not config.runs or min(config.runs) < 1:
-        raise UsageError(f"--runs must list positive batch sizes, e.g. 1,100; got {config.runs}")
+        raise UsageError(
+            f"must list positive batch sizes, e.g. 1,100; got {config.runs}", param="runs"
+        )
     Task(n_samples=config.n_samples)
     select(get_plugins().registry, config.plugins)
     resolve_devices(config.device)
@@ -88,13 +93,13 @@ def run_bench(config: BenchConfig, out_dir: Path, extra: list[str]) -> int:
 
 
 def write_parquet(json_path: Path, parquet_path: Path) -> None:
-    from ..results import atomic_write
+    from ..store import atomic_write
 
     frame = bench_table(json.loads(json_path.read_text()))
     atomic_write(parquet_path, lambda p: frame.to_parquet(p, index=False))
 
 
-def bench_table(data: dict[str, Any]):
+def bench_table(data: dict[str, Any]) -> pd.DataFrame:
     """One row per benchmark: name, group, timing statistics (seconds), extra_info."""
     import pandas as pd
 

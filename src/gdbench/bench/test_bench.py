@@ -63,29 +63,20 @@ def prepared(case):
     import torch
 
     from gdbench import Task
+    from gdbench.engine import make_engines
     from gdbench.plan import RunSpec
 
     task = Task(n_samples=CONFIG.n_samples)
-    opt, loss, init, device = case["optimizer"], case["loss"], case["init"], case["device"]
-    specs = [
-        RunSpec(i, opt, loss, init, i, device, CONFIG.epochs, task) for i in range(case["runs"])
-    ]
-    x, y = task.data(case["device"])
-    engine = _engine(specs, x, y)
+    choices = (case["optimizer"], case["loss"], case["init"])
+    device = case["device"]
+    specs = [RunSpec(i, choices, i, device, CONFIG.epochs, task) for i in range(case["runs"])]
+    data = task.data(device)
+    engine = make_engines()["sequential" if len(specs) == 1 else "batched"]
+    trainer = engine.trainer(specs, data)
     for epoch in range(3):  # the first optimizer step pays one-off costs (~2 s here)
-        engine.step(epoch)
-    _sync(torch, case["device"])
-    return specs, x, y, engine
-
-
-def _engine(specs, x, y):
-    if len(specs) == 1:
-        from gdbench.engine.sequential import SequentialRun
-
-        return SequentialRun(specs[0], x, y)
-    from gdbench.engine.batched import _BatchTrainer
-
-    return _BatchTrainer(specs, x, y, compile_step=False)
+        trainer.step(epoch)
+    _sync(torch, device)
+    return specs, data, engine, trainer
 
 
 def _sync(torch, device: str) -> None:
@@ -119,14 +110,14 @@ def test_step(benchmark, case, prepared):
     """One zero_grad → forward → loss → backward → step, for all R runs at once."""
     import torch
 
-    _, _, _, engine = prepared
+    _, _, _, trainer = prepared
     _describe(benchmark, case, "step")
     device = case["device"]
     epochs = CONFIG.epochs
     counter = itertools.count()
 
     def step():
-        engine.step(next(counter) % epochs)
+        trainer.step(next(counter) % epochs)
         _sync(torch, device)
 
     benchmark(step)
@@ -136,18 +127,14 @@ def test_run(benchmark, case, prepared):
     """A complete run of CONFIG.epochs epochs (R runs for R > 1), results included."""
     import torch
 
-    from gdbench.engine.batched import run_batch
-    from gdbench.engine.sequential import run_one
-
-    specs, x, y, _ = prepared
+    specs, data, engine, _ = prepared
     _describe(benchmark, case, "run")
     device = case["device"]
 
     def full_run():
-        results = run_one(specs[0], x, y) if len(specs) == 1 else run_batch(specs, x, y)
+        results = engine.run(specs, data)
         _sync(torch, device)
         return results
 
     results = benchmark(full_run)
-    results = results if isinstance(results, list) else [results]
     assert all(r.status != "error" for r in results), results[0].error

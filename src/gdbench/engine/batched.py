@@ -1,7 +1,7 @@
 """The batched engine: R independent runs stacked in one tensor, advanced by one step.
 
 Runs that share the task, device, optimizer, loss (with its hyper-parameters) and epoch
-count are stacked into a weight of shape (R, 1, 1) and a bias of shape (R, 1). The loss is
+count are stacked into a weight of shape (R, 1, dim) and a bias of shape (R, 1). The loss is
 reduced over samples only, giving one loss per run; backpropagating their sum gives each
 run exactly its own gradient (no term mixes runs). Runs whose optimizer hyper-parameters
 differ (learning rates, betas, ...) go into separate parameter groups of the same
@@ -20,19 +20,17 @@ operation reduces across runs, so it cannot touch the others.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import one_line
 from ..plan import RunSpec
-from . import DIVERGED, ERROR, OK, RunResult, run_losses
-from .sequential import CHECK_EVERY, implementation_of, init_params
-
-_REC = 5  # loss, dL/dw, dL/db, w, b — one row per epoch, one column per run
+from .base import Data, Engine, Trainer, implementation_of, init_params, run_losses, sample_rows
+from .records import EngineInfo
 
 COMPILE_MIN_RUNS = 256
 """Smaller batches are not compiled: measured on CPU, a compiled step is slower than
@@ -40,83 +38,48 @@ eager at R = 10, even at R = 100, and 7× faster at R = 1000 (docs/performance.m
 compiling costs seconds per batch."""
 
 
-def batch_key(spec: RunSpec) -> tuple:
-    """Runs with equal keys may share a batch."""
-    return (spec.task, spec.device, id(spec.optimizer.component), spec.loss, spec.epochs)
-
-
-def can_batch(spec: RunSpec) -> bool:
-    """Only components declared elementwise may be stacked."""
-    return spec.optimizer.component.batchable and spec.loss.component.batchable
-
-
 @dataclass
 class _Group:
     """The runs of one optimizer parameter group (same hyper-parameters)."""
 
     index: torch.Tensor  # positions of its runs in the batch
-    weight: torch.Tensor  # leaf (R_g, 1, 1)
+    weight: torch.Tensor  # leaf (R_g, 1, dim)
     bias: torch.Tensor  # leaf (R_g, 1)
-    hyper: dict
+    hyper: dict[str, Any]
 
 
-def run_batch(
-    specs: Sequence[RunSpec],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    compile_step: bool = False,
-    epoch_hook=None,
-) -> list[RunResult]:
-    """Train all ``specs`` together; returns one result per spec, in order.
+class BatchedTrainer(Trainer):
+    """R runs of one optimizer and loss in stacked parameters, one group per setting."""
 
-    A fault inside a plugin fails the whole batch (status ``error`` for each run), as it
-    would have failed each run on its own.
-    """
-    t0 = time.perf_counter()
-    try:
-        trainer = _BatchTrainer(specs, x, y, compile_step)
-        t1 = time.perf_counter()
-        trainer.train(epoch_hook)
-        t2 = time.perf_counter()
-    except Exception as exc:
-        return [RunResult(s.run_id, ERROR, 0, error=one_line(exc), engine="batched") for s in specs]
-    return trainer.results(setup_s=t1 - t0, train_s=t2 - t1)
-
-
-class _BatchTrainer:
     def __init__(
-        self, specs: Sequence[RunSpec], x, y, compile_step: bool, compile_min_runs: int = 0
+        self,
+        specs: Sequence[RunSpec],
+        data: Data,
+        compile_step: bool = False,
+        compile_min_runs: int = COMPILE_MIN_RUNS,
     ) -> None:
-        self.specs = list(specs)
-        self.R = len(specs)
-        self.epochs = specs[0].epochs
-        self.device, self.dtype = x.device, x.dtype
-        self.x_row = x.reshape(1, -1)  # (1, N): one row broadcast against every run
-        self.y_row = y.reshape(1, -1)
+        super().__init__(specs, data)
+        self.x_row, self.y_row = sample_rows(data)  # rows broadcast against every run
         self.groups = self._make_groups()
         order = torch.cat([g.index for g in self.groups])
-        self.inverse = torch.empty_like(order)
-        self.inverse[order] = torch.arange(self.R)
-        self.inverse = self.inverse.to(self.device)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(self.runs)
+        self.inverse = inverse.to(self.device)
         self.optimizer = self._make_optimizer()
-        self.loss_fn = specs[0].loss.component.fn
-        self.loss_kw = specs[0].loss.kwargs()
-        self.rec = torch.empty(self.epochs, _REC, self.R, device=self.device, dtype=self.dtype)
-        self.ones = torch.ones(self.R, device=self.device, dtype=self.dtype)
-        self.diverged_at = np.zeros(self.R, dtype=np.int64)  # 0: not diverged
-        self.frozen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
-        self.epochs_run = self.epochs
-        self.step, self.compile_note = self._step, ""
-        threshold = compile_min_runs or COMPILE_MIN_RUNS
-        if compile_step and threshold <= self.R:  # (ruff takes R for a constant)
-            self.step, self.compile_note = torch.compile(self._step), "compiled"
+        self.loss_fn = self.specs[0].loss.component.fn
+        self.loss_kw = self.specs[0].loss.kwargs()
+        self.ones = torch.ones(self.runs, device=self.device, dtype=self.dtype)
+        self.frozen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._step: Callable[[int], None] = self._eager_step
+        self.compiled, self.note = False, ""
+        if compile_step and self.runs >= compile_min_runs:
+            self._step, self.compiled = torch.compile(self._eager_step), True
+            self._first_compiled = True
         elif compile_step:
-            self.compile_note = (
-                f"eager: batches under {COMPILE_MIN_RUNS} runs gain nothing from compile"
-            )
+            self.note = f"eager: batches under {compile_min_runs} runs gain nothing from compile"
 
     def _make_groups(self) -> list[_Group]:
-        by_hyper: dict[tuple, list[int]] = {}
+        by_hyper: dict[tuple[tuple[str, Any], ...], list[int]] = {}
         for i, spec in enumerate(self.specs):
             by_hyper.setdefault(spec.optimizer.params, []).append(i)
         groups = []
@@ -142,133 +105,105 @@ class _BatchTrainer:
     def _stacked(self, attr: str) -> torch.Tensor:
         """(R, ...) in batch order, from the per-group tensors."""
         parts = [getattr(g, attr) for g in self.groups]
-        stacked = parts[0] if len(parts) == 1 else torch.cat(parts)
-        return stacked if len(parts) == 1 else stacked[self.inverse]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)[self.inverse]
 
-    def _step(self, epoch: int) -> None:
+    def step(self, epoch: int) -> None:
+        if self.compiled and self._first_compiled:
+            self._first_compiled_step(epoch)
+        else:
+            self._step(epoch)
+
+    def _eager_step(self, epoch: int) -> None:
         """One zero_grad → forward → loss → backward → step for every run, recorded."""
         self.optimizer.zero_grad()
-        w = self._stacked("weight").view(self.R, 1)
-        b = self._stacked("bias").view(self.R, 1)
+        w = self._stacked("weight").view(self.runs, self.dim)
+        b = self._stacked("bias").view(self.runs, 1)
         losses = run_losses(w, b, self.x_row, self.y_row, self.loss_fn, self.loss_kw)
         losses.backward(self.ones)  # as losses.sum().backward(), one op fewer
         with torch.no_grad():
-            gw = self._grads("weight")
-            gb = self._grads("bias")
-            torch.stack((losses.detach(), gw, gb, w.detach().view(-1), b.detach().view(-1)),
-                        out=self.rec[epoch])  # fmt: skip
+            gw = self._grads("weight", self.dim)
+            gb = self._grads("bias", 1)
+            torch.cat((losses.detach().view(1, -1), gw.T, gb.T, w.detach().T, b.detach().T),
+                      out=self.rec[epoch])  # fmt: skip
         self.optimizer.step()
 
-    def _grads(self, attr: str) -> torch.Tensor:
-        parts = [getattr(g, attr).grad.view(-1) for g in self.groups]
+    def _grads(self, attr: str, width: int) -> torch.Tensor:
+        """(R, width) gradients in batch order."""
+        parts = [getattr(g, attr).grad.view(-1, width) for g in self.groups]
         return parts[0] if len(parts) == 1 else torch.cat(parts)[self.inverse]
 
-    def train(self, epoch_hook) -> None:
-        for epoch in range(self.epochs):
-            if epoch == 0 and self.step is not self._step:
-                self._first_compiled_step()
-            else:
-                self.step(epoch)
-            if self.frozen is not None:
-                self._restore_frozen()
-            if epoch_hook is not None:
-                self._call_epoch_hook(epoch_hook, epoch)
-            due = (epoch + 1) % CHECK_EVERY == 0 or epoch + 1 == self.epochs
-            if due and self._check(epoch) and (self.diverged_at > 0).all():
-                self.epochs_run = epoch + 1  # every run has diverged: nothing left to do
-                return
-
-    def _first_compiled_step(self) -> None:
+    def _first_compiled_step(self, epoch: int) -> None:
         """Compilation happens on the first call; where the platform cannot compile
         (no C++ compiler, unsupported device), fall back to eager and say so."""
+        self._first_compiled = False
         try:
-            self.step(0)
+            self._step(epoch)
         except Exception as exc:
-            self.step = self._step
-            self.compile_note = f"not compiled: {one_line(exc)[:200]}"
-            self._step(0)
+            self._step, self.compiled = self._eager_step, False
+            self.note = f"not compiled: {one_line(exc)[:200]}"
+            self._eager_step(epoch)
 
-    def _check(self, epoch: int) -> bool:
-        """Mark runs whose loss went non-finite since the last check; True if any did."""
-        start = max(0, epoch + 1 - CHECK_EVERY)
-        bad = ~torch.isfinite(self.rec[start : epoch + 1, 0, :])  # (window, R)
-        if not bool(bad.any()):
-            return False
-        first = bad.int().argmax(dim=0).cpu().numpy()
-        any_bad = bad.any(dim=0).cpu().numpy()
-        new = any_bad & (self.diverged_at == 0)
-        self.diverged_at[new] = start + first[new] + 1
-        if new.any():
-            self._freeze()
-        return bool(new.any())
-
-    def _freeze(self) -> None:
+    def on_diverged(self) -> None:
         """Remember each diverged run's parameters at its divergence, per group."""
+        at_all = self.divergence.at
         self.frozen = []
         for g in self.groups:
             idx = g.index.numpy()
-            epochs = self.diverged_at[idx]
+            epochs = at_all[idx]
             mask = torch.tensor(epochs > 0, device=self.device)
-            at = np.maximum(epochs - 1, 0)
-            w = torch.as_tensor(self.rec[at, 3, idx].cpu().numpy()).to(self.device)
-            b = torch.as_tensor(self.rec[at, 4, idx].cpu().numpy()).to(self.device)
-            self.frozen.append((mask, w.view_as(g.weight), b.view_as(g.bias)))
+            at = torch.as_tensor(np.maximum(epochs - 1, 0))
+            rows = self.rec[at, :, torch.as_tensor(idx)].cpu()  # (R_g, layout.size)
+            w = rows[:, self.layout.w].to(self.device)
+            b = rows[:, self.layout.b].to(self.device)
+            self.frozen.append((mask, w.reshape(g.weight.shape), b.reshape(g.bias.shape)))
 
-    def _restore_frozen(self) -> None:
+    def after_step(self) -> None:
+        if not self.frozen:
+            return
         with torch.no_grad():
             for g, (mask, w, b) in zip(self.groups, self.frozen, strict=True):
                 g.weight.copy_(torch.where(mask.view(-1, 1, 1), w, g.weight))
                 g.bias.copy_(torch.where(mask.view(-1, 1), b, g.bias))
 
-    def _call_epoch_hook(self, epoch_hook, epoch: int) -> None:
-        rows = self.rec[epoch].T.cpu()
-        for i, spec in enumerate(self.specs):
-            if self.diverged_at[i] == 0 or self.diverged_at[i] > epoch:
-                epoch_hook(spec, epoch + 1, rows[i])
-
-    def results(self, setup_s: float, train_s: float) -> list[RunResult]:
-        rec = self.rec[: self.epochs_run].to("cpu", torch.float64).numpy()
-        final = self._final_losses()
-        w_final = self._stacked("weight").detach().view(-1).cpu().numpy()
-        b_final = self._stacked("bias").detach().view(-1).cpu().numpy()
-        impl = f"{implementation_of(self.optimizer)}, batch of {self.R}"
-        if self.compile_note:
-            impl += f", {self.compile_note}"
-        out = []
-        for i, spec in enumerate(self.specs):
-            n = int(self.diverged_at[i]) or self.epochs_run
-            hist = _history(rec[:n, :, i])
-            diverged = self.diverged_at[i] > 0
-            out.append(
-                RunResult(
-                    spec.run_id,
-                    DIVERGED if diverged else OK,
-                    n,
-                    final_loss=float(hist["loss"][-1] if diverged else final[i]),
-                    w=float(hist["w"][-1] if diverged else w_final[i]),
-                    b=float(hist["b"][-1] if diverged else b_final[i]),
-                    history=hist,
-                    diverged_epoch=n if diverged else None,
-                    setup_s=setup_s / self.R,
-                    train_s=train_s / self.R,
-                    engine="batched",
-                    implementation=impl,
-                )
-            )
-        return out
-
-    def _final_losses(self) -> np.ndarray:
+    def final_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with torch.no_grad():
-            w = self._stacked("weight").view(self.R, 1)
-            b = self._stacked("bias").view(self.R, 1)
+            w = self._stacked("weight").view(self.runs, self.dim)
+            b = self._stacked("bias").view(self.runs, 1)
             losses = run_losses(w, b, self.x_row, self.y_row, self.loss_fn, self.loss_kw)
-        return losses.cpu().numpy()
+        return (
+            losses.cpu().numpy(),
+            w.detach().cpu().numpy(),
+            b.detach().view(-1).cpu().numpy(),
+        )
+
+    def info(self) -> EngineInfo:
+        implementation = implementation_of(self.optimizer)
+        return EngineInfo(BatchedEngine.name, implementation, self.compiled, self.note)
 
 
-def _history(rec: np.ndarray) -> dict[str, np.ndarray]:
-    return {
-        "loss": rec[:, 0].copy(),
-        "grad_norm": np.hypot(rec[:, 1], rec[:, 2]),
-        "w": rec[:, 3].copy(),
-        "b": rec[:, 4].copy(),
-    }
+class BatchedEngine(Engine):
+    """Stacks runs of batchable components; ``compile`` adds ``torch.compile`` to the step
+    of batches of at least ``compile_min_runs`` runs."""
+
+    name = "batched"
+
+    def __init__(self, compile: bool = False, compile_min_runs: int = COMPILE_MIN_RUNS) -> None:
+        self.compile = compile
+        self.compile_min_runs = compile_min_runs
+
+    def accepts(self, spec: RunSpec) -> bool:
+        """Only components declared elementwise may be stacked."""
+        return spec.optimizer.component.batchable and spec.loss.component.batchable
+
+    def refusal(self, spec: RunSpec) -> str:
+        return (
+            f"{spec.optimizer.name} with {spec.loss.name} is not declared batchable; use "
+            "engine 'auto' to run such combinations one at a time"
+        )
+
+    def batch_key(self, spec: RunSpec) -> Hashable:
+        """Runs with equal keys may share a batch."""
+        return (spec.task, spec.device, id(spec.optimizer.component), spec.loss, spec.epochs)
+
+    def trainer(self, specs: Sequence[RunSpec], data: Data) -> BatchedTrainer:
+        return BatchedTrainer(specs, data, self.compile, self.compile_min_runs)

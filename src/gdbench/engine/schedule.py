@@ -1,19 +1,20 @@
-"""Which runs go together: batches for the batched engine, single runs for the rest.
+"""Which runs go together: a sweep's specs grouped into batches, each for one engine.
 
-A batch is the unit of work an executor ships (in-process now; a Dask worker later), so
-it is a plain list of RunSpecs.
+A ``Batch`` is the unit of work an executor ships: a plain, picklable value naming its
+engine and holding its specs, so that any executor can run it with ``engine.run``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..plan import RunSpec
+from . import AUTO, ENGINE_CHOICES
+from .base import Engine
 
-ENGINES = ("auto", "batched", "sequential")
 MAX_BATCH_CAP = 4096
 """Beyond a few thousand runs a step is already memory-bound; bigger batches gain nothing."""
 
@@ -22,41 +23,49 @@ BYTES_PER_SAMPLE_RUN = 4 * 12
 
 
 @dataclass(frozen=True)
-class Unit:
-    """Runs executed together (``batched``) or one run on the sequential engine."""
+class Batch:
+    """Runs executed together by the engine called ``engine``."""
 
+    engine: str
     specs: tuple[RunSpec, ...]
-    batched: bool
 
 
-def make_units(specs: Sequence[RunSpec], engine: str, max_batch: int | None) -> list[Unit]:
-    """Group compatible runs into batches of at most ``max_batch`` (auto if None)."""
-    from .batched import batch_key, can_batch
-
-    if engine not in ENGINES:
-        raise UsageError(f"--engine {engine!r} is unknown; use one of {', '.join(ENGINES)}")
-    if max_batch is not None and max_batch < 1:
-        raise UsageError(f"--max-batch must be at least 1, got {max_batch}")
-    if engine == "batched":
-        refused = [s for s in specs if not can_batch(s)]
-        if refused:
-            s = refused[0]
-            raise UsageError(
-                f"--engine batched: {s.optimizer.name} with {s.loss.name} is not declared "
-                "batchable; use --engine auto to run such combinations one at a time"
-            )
-    units: list[Unit] = []
-    groups: dict[tuple, list[RunSpec]] = {}
+def make_batches(
+    specs: Sequence[RunSpec],
+    engines: Mapping[str, Engine],
+    choice: str,
+    max_batch: int | None,
+) -> list[Batch]:
+    """Give each spec an engine (``choice``, or under ``auto`` the first in ``engines``
+    that accepts it) and group runs the engine may stack into batches of at most
+    ``max_batch`` (by default from free memory)."""
+    if choice != AUTO and choice not in engines:
+        raise UsageError(
+            f"{choice!r} is unknown; use one of {', '.join(ENGINE_CHOICES)}", param="engine"
+        )
+    batches: list[Batch] = []
+    groups: dict[tuple[str, object], list[RunSpec]] = {}
     for spec in specs:
-        if engine == "sequential" or not can_batch(spec):
-            units.append(Unit((spec,), batched=False))
+        name = _engine_for(spec, engines, choice)
+        key = engines[name].batch_key(spec)
+        if key is None:
+            batches.append(Batch(name, (spec,)))
         else:
-            groups.setdefault(batch_key(spec), []).append(spec)
-    for members in groups.values():
+            groups.setdefault((name, key), []).append(spec)
+    for (name, _), members in groups.items():
         size = max_batch or auto_max_batch(members[0])
         for start in range(0, len(members), size):
-            units.append(Unit(tuple(members[start : start + size]), batched=True))
-    return units
+            batches.append(Batch(name, tuple(members[start : start + size])))
+    return batches
+
+
+def _engine_for(spec: RunSpec, engines: Mapping[str, Engine], choice: str) -> str:
+    if choice != AUTO:
+        engine = engines[choice]
+        if not engine.accepts(spec):
+            raise UsageError(f"{choice!r}: {engine.refusal(spec)}", param="engine")
+        return choice
+    return next(name for name, engine in engines.items() if engine.accepts(spec))
 
 
 def auto_max_batch(spec: RunSpec) -> int:

@@ -1,0 +1,225 @@
+"""The engine contract: an ``Engine`` turns a batch of run specs into results by way of a
+``Trainer``, the per-step object that benchmarks time.
+
+A new engine is one ``Engine`` subclass: it says which runs it accepts, which may share a
+batch, and how to build a ``Trainer`` (whose ``step`` advances every run of the batch by
+one epoch and writes the record). The epoch loop, divergence handling, timing, error
+capture and result building are shared, here and in ``records``.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from . import records
+from .records import Divergence, EngineInfo, RunResult
+
+if TYPE_CHECKING:
+    from ..plan import RunSpec
+
+Data = tuple[torch.Tensor, torch.Tensor]
+"""The task's samples ``(x, y)`` on the batch's device, each of shape (n, 1)."""
+
+OnEpoch = Callable[["RunSpec", int, dict[str, float]], None]
+"""Called after each epoch of each live run with (spec, epoch from 1, metrics)."""
+
+
+def run_losses(
+    w: torch.Tensor,
+    b: torch.Tensor,
+    x_rows: torch.Tensor,
+    y_row: torch.Tensor,
+    loss_fn: Callable[..., torch.Tensor],
+    loss_kw: dict[str, Any],
+) -> torch.Tensor:
+    """Mean loss per run, shape (R,), for weights viewed as (R, dim) and biases as (R, 1);
+    ``x_rows`` is the samples' features as rows, (dim, N).
+
+    Every engine computes through this one function — ``b + Σⱼ wⱼ·xⱼ`` as one ``addcmul``
+    per feature over (R, N), in feature order, the loss per element, the mean over samples
+    only — so a run does the same arithmetic whether it runs alone or stacked with others
+    (no matrix product whose blocking depends on R), and the engines agree bit for bit on
+    the CPU. (The notebook's ``nn.Linear`` computes the same ``w·x + b`` through a matrix
+    product; the results agree to float32 rounding.)
+    """
+    pred = torch.addcmul(b, w[:, :1], x_rows[:1])
+    for j in range(1, x_rows.shape[0]):
+        pred = torch.addcmul(pred, w[:, j : j + 1], x_rows[j : j + 1])
+    target = y_row if y_row.shape == pred.shape else y_row.expand_as(pred)
+    return loss_fn(pred, target, **loss_kw).mean(dim=1)
+
+
+def sample_rows(data: Data) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples as rows: features (dim, N) and targets (1, N), contiguous."""
+    x, y = data
+    return x.T.contiguous(), y.reshape(1, -1)
+
+
+def init_params(spec: RunSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's initial weight (1, dim) and bias (1,), drawn on the CPU from the run's
+    seed, exactly as for ``nn.Linear(dim, 1)``.
+
+    Drawing on the CPU makes the start identical on every device and in every engine.
+    """
+    g = torch.Generator().manual_seed(spec.seed)
+    weight = torch.empty(1, spec.task.dim)
+    bias = torch.empty(1)
+    with torch.no_grad():
+        spec.init.component.fn(weight, bias, g, **spec.init.kwargs())
+    return weight, bias
+
+
+def implementation_of(opt: torch.optim.Optimizer) -> str:
+    """Which code path a torch optimizer took: ``fused``, ``foreach`` (asked for, or
+    torch's default for CUDA parameters) or ``for-loop``; ``custom`` for an optimizer
+    without those options (its own ``step``)."""
+    d = opt.defaults
+    if "foreach" not in d and "fused" not in d:
+        return "custom"
+    if d.get("fused"):
+        return "fused"
+    if d.get("foreach"):
+        return "foreach"
+    if d.get("foreach") is None and any(p.is_cuda for g in opt.param_groups for p in g["params"]):
+        return "foreach"
+    return "for-loop"
+
+
+class Trainer(ABC):
+    """R runs on one device, advanced together by ``step``; what benchmarks time.
+
+    Subclasses create ``self.rec`` (see ``records``), implement ``step`` and
+    ``final_state``, and may freeze diverged runs in ``on_diverged``/``after_step``.
+    """
+
+    specs: list[RunSpec]
+    rec: torch.Tensor
+
+    def __init__(self, specs: Sequence[RunSpec], data: Data) -> None:
+        x, _ = data
+        self.specs = list(specs)
+        self.runs = len(self.specs)
+        self.epochs = self.specs[0].epochs
+        self.device, self.dtype = x.device, x.dtype
+        self.dim = self.specs[0].task.dim
+        self.layout = records.Layout(self.dim)
+        self.rec = torch.empty(
+            self.epochs, self.layout.size, self.runs, device=self.device, dtype=self.dtype
+        )
+        self.divergence = Divergence(self.runs, [s.diverge_factor for s in self.specs])
+        self.epochs_run = 0
+
+    @abstractmethod
+    def step(self, epoch: int) -> None:
+        """One zero_grad → forward → loss → backward → step for every run, recorded in
+        ``self.rec[epoch]``."""
+
+    @abstractmethod
+    def final_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(loss (R,), w (R, dim), b (R,)) at the parameters after the last step."""
+
+    @abstractmethod
+    def info(self) -> EngineInfo:
+        """How this batch ran (engine, optimizer implementation, compilation)."""
+
+    def on_diverged(self) -> None:  # noqa: B027 (optional hook, empty by default)
+        """Called when runs have newly diverged (``self.divergence.at``)."""
+
+    def after_step(self) -> None:  # noqa: B027 (optional hook, empty by default)
+        """Called after every step (e.g. to keep diverged runs frozen)."""
+
+    def train(self, on_epoch: OnEpoch | None = None) -> int:
+        """The epoch loop; stops early when every run has diverged. Returns epochs run.
+
+        Divergence is checked every CHECK_EVERY epochs (each check synchronises with the
+        device), or every epoch when ``on_epoch`` reports live runs (which synchronises
+        anyway), so that a run is reported up to the epoch it diverged and never after.
+        """
+        for epoch in range(self.epochs):
+            self.step(epoch)
+            self.after_step()
+            due = on_epoch is not None or self.divergence.due(epoch, self.epochs)
+            if due and self.divergence.check(self.rec, epoch):
+                self.on_diverged()
+                if self.divergence.all and on_epoch is None:
+                    self.epochs_run = epoch + 1
+                    return self.epochs_run
+            if on_epoch is not None:
+                self._report_epoch(on_epoch, epoch)
+                if self.divergence.all:
+                    self.epochs_run = epoch + 1
+                    return self.epochs_run
+        self.epochs_run = self.epochs
+        return self.epochs_run
+
+    def _report_epoch(self, on_epoch: OnEpoch, epoch: int) -> None:
+        """Report each run that had not diverged before this epoch (a run's diverging
+        epoch is in its history, so it is reported too)."""
+        rows = self.rec[epoch].T.cpu()
+        for i, spec in enumerate(self.specs):
+            at = self.divergence.at[i]
+            if at == 0 or at > epoch:
+                on_epoch(spec, epoch + 1, records.epoch_metrics(rows[i], self.layout))
+
+    def results(self, setup_s: float, train_s: float) -> list[RunResult]:
+        return records.results(
+            self.specs,
+            self.rec,
+            self.divergence,
+            self.epochs_run,
+            self.final_state(),
+            (setup_s, train_s),
+            self.info(),
+        )
+
+
+class Engine(ABC):
+    """Runs batches of specs. Subclasses set ``name`` and implement ``trainer``."""
+
+    name: ClassVar[str]
+
+    def accepts(self, spec: RunSpec) -> bool:
+        """Whether this engine can run ``spec`` at all."""
+        return True
+
+    def batch_key(self, spec: RunSpec) -> Hashable | None:
+        """Runs with equal keys may share a batch; None: the run goes alone."""
+        return None
+
+    def refusal(self, spec: RunSpec) -> str:
+        """Why ``accepts(spec)`` is False, for the user."""
+        return f"the {self.name} engine cannot run it"
+
+    @abstractmethod
+    def trainer(self, specs: Sequence[RunSpec], data: Data) -> Trainer:
+        """The state of ``specs`` ready to train (initialised, optimizer built)."""
+
+    def run(
+        self, specs: Sequence[RunSpec], data: Data, *, on_epoch: OnEpoch | None = None
+    ) -> list[RunResult]:
+        """Train ``specs`` together; one result per spec, in order. Never raises for a
+        fault inside a plugin: the batch's runs get status ``error`` with the message."""
+        t0 = time.perf_counter()
+        try:
+            trainer = self.trainer(specs, data)
+            t1 = time.perf_counter()
+            trainer.train(on_epoch)
+            _synchronize(trainer.device)
+            t2 = time.perf_counter()
+            return trainer.results(setup_s=t1 - t0, train_s=t2 - t1)
+        except Exception as exc:
+            return records.error_results(specs, exc, self.name)
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued kernels, so that timings cover the work (no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

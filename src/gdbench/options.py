@@ -1,0 +1,215 @@
+"""A sweep's options as one typed, checked value.
+
+``gdbench.run(...)`` and the CLI both build a ``SweepOptions``; every check here names the
+Python parameter (``epochs``), and the CLI renders that name as its flag (``--epochs``).
+Values of the wrong type are refused with a ``ParameterTypeError`` (a ``TypeError``)
+before anything deeper can misread them: a string is not a list of seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .checks import seed, whole_number
+from .engine import ENGINE_CHOICES
+from .errors import ParameterTypeError, UsageError
+from .task import Task
+
+DEFAULT_TARGET = 1e-4
+"""Default relative-gap target: a run has removed 99.99% of its starting gap."""
+DEFAULT_DIVERGE_FACTOR = 1e4
+"""Losses that grow 10,000-fold from their start are divergence, overflow or not."""
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """Everything a sweep needs besides the plugins: checked and normalised."""
+
+    plugins: str = "sgd"
+    """Components in the ``--plugins`` grammar, e.g. ``"sgd,adam[lr=0.1],mse"``."""
+    epochs: int = 500
+    lrs: tuple[float, ...] = ()
+    """Learning rates for every optimizer without an inline ``lr`` (empty: defaults)."""
+    seeds: tuple[int, ...] = (0,)
+    device: tuple[str, ...] = ("auto",)
+    """As asked: ``auto``, ``cpu``, ``cuda:1``...; resolved when the sweep starts."""
+    task: Task = field(default_factory=Task)
+    out: Path | None = Path("results")
+    plot: bool = True
+    engine: str = "auto"
+    compile: bool = False
+    max_batch: int | None = None
+    data_seeds: tuple[int, ...] | None = None
+    """Data seeds to run every configuration on (None: only ``task.data_seed``)."""
+    target: float = DEFAULT_TARGET
+    """Relative gap a run must reach and keep to count as solved."""
+    diverge_factor: float = DEFAULT_DIVERGE_FACTOR
+    """A run diverges when its loss exceeds this factor times its starting loss."""
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """One task per data seed, in order."""
+        if self.data_seeds is None:
+            return (self.task,)
+        return tuple(replace(self.task, data_seed=s) for s in self.data_seeds)
+
+    @classmethod
+    def from_arguments(
+        cls,
+        plugins: Any = "sgd",
+        *,
+        epochs: Any = 500,
+        lr: Any = None,
+        seeds: Any = 1,
+        device: Any = "auto",
+        task: Any = None,
+        out: Any = "results",
+        plot: Any = True,
+        engine: Any = "auto",
+        compile: Any = False,
+        max_batch: Any = None,
+        data_seeds: Any = None,
+        target: Any = DEFAULT_TARGET,
+        diverge_factor: Any = DEFAULT_DIVERGE_FACTOR,
+    ) -> SweepOptions:
+        """Check and normalise ``gdbench.run``'s arguments (see its docstring)."""
+        task = _task(task)
+        if data_seeds is not None and task.data_seed != 0:
+            raise UsageError(
+                f"cannot be combined with a single data seed ({task.data_seed}); give one of them",
+                param="data_seeds",
+            )
+        return cls(
+            plugins=_plugins(plugins),
+            epochs=_positive_int("epochs", epochs),
+            lrs=_lrs(lr),
+            seeds=_seeds(seeds),
+            device=_devices(device),
+            task=task,
+            out=_out(out),
+            plot=_flag("plot", plot),
+            engine=_engine(engine),
+            compile=_flag("compile", compile),
+            max_batch=None if max_batch is None else _positive_int("max_batch", max_batch),
+            data_seeds=None if data_seeds is None else _seeds(data_seeds, "data_seeds"),
+            target=_in_range("target", target, low=0.0, high=1.0),
+            diverge_factor=_in_range("diverge_factor", diverge_factor, low=1.0, high=math.inf),
+        )
+
+
+def _plugins(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if _is_sequence(value) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise ParameterTypeError(
+        f"must be a string such as 'sgd,adam' or a list of such strings, got {value!r}",
+        param="plugins",
+    )
+
+
+def _positive_int(name: str, value: Any) -> int:
+    number = whole_number(name, value)
+    if number < 1:
+        raise UsageError(f"must be a positive whole number, got {number}", param=name)
+    return number
+
+
+def _lrs(value: Any) -> tuple[float, ...]:
+    if value is None:
+        return ()
+    values = value if _is_sequence(value) else [value]
+    lrs = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ParameterTypeError(
+                f"must be a number or a list of numbers, got {value!r}", param="lr"
+            )
+        number = float(v)
+        if not (math.isfinite(number) and number > 0):
+            raise UsageError(f"must be a positive number, got {v!r}", param="lr")
+        lrs.append(number)
+    return tuple(lrs)
+
+
+def _seeds(value: Any, name: str = "seeds") -> tuple[int, ...]:
+    """A count n (seeds 0..n-1) or an explicit list of distinct seeds."""
+    if not _is_sequence(value):
+        count = whole_number(name, value)
+        if count < 1:
+            raise UsageError(f"must be at least 1, got {count}", param=name)
+        return tuple(range(count))
+    seeds = tuple(seed(name, s) for s in value)
+    if not seeds:
+        raise UsageError("needs at least one seed", param=name)
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"lists a seed twice: {list(seeds)}", param=name)
+    return seeds
+
+
+def _in_range(name: str, value: Any, low: float, high: float) -> float:
+    """A number strictly above ``low`` and at most ``high`` (which may be inf)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterTypeError(f"must be a number, got {value!r}", param=name)
+    number = float(value)
+    if not low < number <= high:
+        upper = "" if math.isinf(high) else f" and at most {high:g}"
+        raise UsageError(f"must be above {low:g}{upper}, got {value!r}", param=name)
+    return number
+
+
+def _devices(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not _is_sequence(items) or not all(isinstance(i, str) for i in items):
+        raise ParameterTypeError(
+            f"must be a string such as 'auto' or 'cpu,cuda', or a list of them, got {value!r}",
+            param="device",
+        )
+    devices = tuple(i.strip() for i in items if i.strip())
+    if not devices:
+        raise UsageError("is empty; use auto, or a list such as cpu,cuda", param="device")
+    return devices
+
+
+def _task(value: Any) -> Task:
+    if value is None:
+        return Task()
+    if not isinstance(value, Task):
+        raise ParameterTypeError(f"must be a gdbench.Task, got {value!r}", param="task")
+    return value
+
+
+def _out(value: Any) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ParameterTypeError(
+            f"must be a folder path or None (keep results in memory), got {value!r}", param="out"
+        )
+    return Path(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterTypeError(f"must be True or False, got {value!r}", param=name)
+    return value
+
+
+def _engine(value: Any) -> str:
+    if not isinstance(value, str) or value not in ENGINE_CHOICES:
+        raise UsageError(
+            f"{value!r} is unknown; use one of {', '.join(ENGINE_CHOICES)}", param="engine"
+        )
+    return value
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
