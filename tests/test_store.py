@@ -53,16 +53,16 @@ def test_an_interrupt_while_a_run_is_stored_keeps_the_tables_consistent(monkeypa
     """Ctrl-C can arrive at any instant; wherever it lands, the folder must never list a
     run in runs.parquet without its history (nor the other way round). The instant is
     forced here: building the history of the second run is interrupted."""
-    real_history_frame = store.history_frame
+    real_history_batch = store.history_batch
     calls = []
 
     def interrupted(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_history_frame(*args, **kwargs)
+        return real_history_batch(*args, **kwargs)
 
-    monkeypatch.setattr(store, "history_frame", interrupted)
+    monkeypatch.setattr(store, "history_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         gdbench.run("sgd", seeds=3, epochs=4, device="cpu", engine="sequential", plot=False,
                     out=tmp_path)  # fmt: skip

@@ -29,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts show the [key=value] grammar literally
 )
 
 USAGE_EXIT = 2
@@ -75,15 +76,16 @@ def parse_floats(text: str | None, param: str) -> list[float]:
 @app.command()
 def run(
     plugins: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "--plugins",
             "-p",
+            metavar="COMPONENTS",
             help="Components to compare, e.g. 'sgd,adam', 'adam[lr=0.001,0.01;betas=0.9:0.99]', "
-            "'loss:huber[delta=0.5]'. Kinds not named take the notebook's defaults "
-            "(sgd, l1, default init).",
+            "'loss:huber[delta=0.5]'; repeated options add up. Kinds not named take the "
+            "notebook's defaults (sgd, l1, default init).",
         ),
-    ] = "sgd",
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Full-batch epochs per run.")] = 500,
     lr: Annotated[
         str | None, typer.Option(help="Learning rate(s) for every optimizer, e.g. 0.01,0.1.")
@@ -135,6 +137,10 @@ def run(
     diverge_factor: Annotated[
         float, typer.Option(help="A run diverges when its loss exceeds this times its start.")
     ] = 1e4,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="torch intra-op threads (default 1: measured fastest for sweeps)."),
+    ] = None,
 ) -> None:
     """Run every combination of the selected components and compare them."""
     try:
@@ -146,9 +152,9 @@ def run(
             dim=dim, condition=condition, noise=noise, outliers=outliers,
         )  # fmt: skip
         options = SweepOptions.from_arguments(
-            plugins, epochs=epochs, lr=parse_floats(lr, "lr"), seeds=seeds, device=device,
+            plugins or "sgd", epochs=epochs, lr=parse_floats(lr, "lr"), seeds=seeds, device=device,
             task=task, out=out, plot=plot, engine=engine, compile=compile, max_batch=max_batch,
-            data_seeds=data_seeds, target=target, diverge_factor=diverge_factor,
+            data_seeds=data_seeds, target=target, diverge_factor=diverge_factor, threads=threads,
         )  # fmt: skip
         _run_and_report(options)
     except UsageError as exc:
@@ -246,8 +252,11 @@ def plugins_command(
 def bench(
     ctx: typer.Context,
     plugins: Annotated[
-        str, typer.Option("--plugins", "-p", help="Components to time (as for run).")
-    ] = "sgd,adam",
+        list[str] | None,
+        typer.Option(
+            "--plugins", "-p", metavar="COMPONENTS", help="Components to time (as for run)."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, or a list such as cpu,cuda.")] = "auto",
     runs: Annotated[
         str, typer.Option(help="Batch sizes R: 1 is one run, more stack runs (batched).")
@@ -269,7 +278,9 @@ def bench(
         from .store import make_out_dir
 
         sizes = [int(r) for r in parse_floats(runs, "runs")]
-        config = BenchConfig(plugins, device, tuple(sizes), epochs, n_samples)
+        config = BenchConfig(
+            ",".join(plugins or ["sgd,adam"]), device, tuple(sizes), epochs, n_samples
+        )
         check(config, list(ctx.args))
         out_dir = make_out_dir(out)
     except UsageError as exc:

@@ -51,6 +51,8 @@ class SweepOptions:
     """Relative gap a run must reach and keep to count as solved."""
     diverge_factor: float = DEFAULT_DIVERGE_FACTOR
     """A run diverges when its loss exceeds this factor times its starting loss."""
+    threads: int | None = None
+    """torch intra-op threads during the sweep (None: ``threads.AUTO_THREADS``)."""
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -77,6 +79,7 @@ class SweepOptions:
         data_seeds: Any = None,
         target: Any = DEFAULT_TARGET,
         diverge_factor: Any = DEFAULT_DIVERGE_FACTOR,
+        threads: Any = None,
     ) -> SweepOptions:
         """Check and normalise ``gdbench.run``'s arguments (see its docstring)."""
         task = _task(task)
@@ -100,6 +103,7 @@ class SweepOptions:
             data_seeds=None if data_seeds is None else _seeds(data_seeds, "data_seeds"),
             target=_in_range("target", target, low=0.0, high=1.0),
             diverge_factor=_in_range("diverge_factor", diverge_factor, low=1.0, high=math.inf),
+            threads=None if threads is None else _positive_int("threads", threads),
         )
 
 

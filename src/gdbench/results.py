@@ -194,13 +194,35 @@ def _best(result: RunResult) -> float:
 
 def history_frame(run_id: int, result: RunResult, gap: np.ndarray | None = None) -> pd.DataFrame:
     """One run's rows of the ``history`` table; ``gap`` per epoch (NaN if not given)."""
+    return history_batch([run_id], [result], [gap])
+
+
+def history_batch(
+    run_ids: Sequence[int], results: Sequence[RunResult], gaps: Sequence[np.ndarray | None]
+) -> pd.DataFrame:
+    """The ``history`` rows of several runs (a batch), built as one frame: per-run frames
+    cost ~1.5 ms each in pandas, more than training a run in a large batch."""
+    lengths = [r.epochs_run for r in results]
+    columns: dict[str, np.ndarray] = {
+        "run_id": np.repeat(np.asarray(run_ids, dtype=np.int64), lengths),
+        "epoch": np.concatenate(
+            [np.arange(1, n + 1, dtype=np.int64) for n in lengths] or [np.zeros(0, np.int64)]
+        ),
+    }
+    for name in (*PER_EPOCH, "gap"):
+        parts = [_per_epoch(r, g, name) for r, g in zip(results, gaps, strict=True)]
+        columns[name] = np.concatenate(parts) if parts else np.zeros(0)
+    return pd.DataFrame(columns)[list(HISTORY_COLUMNS)].astype(
+        {"run_id": "int64", "epoch": "int64"}
+    )
+
+
+def _per_epoch(result: RunResult, gap: np.ndarray | None, name: str) -> np.ndarray:
     n = result.epochs_run
-    columns = {k: result.history.get(k, np.full(n, np.nan)) for k in PER_EPOCH}
-    columns["gap"] = gap if gap is not None and len(gap) == n else np.full(n, np.nan)
-    frame = pd.DataFrame(columns)
-    frame.insert(0, "epoch", np.arange(1, n + 1, dtype=np.int64))
-    frame.insert(0, "run_id", np.full(n, run_id, dtype=np.int64))
-    return frame[list(HISTORY_COLUMNS)]
+    values = gap if name == "gap" else result.history.get(name)
+    if values is None or len(values) != n:
+        return np.full(n, np.nan)
+    return np.asarray(values, dtype=np.float64)
 
 
 def data_frame(task: Task) -> pd.DataFrame:
@@ -226,11 +248,13 @@ def runs_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def history_table(histories: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """The ``history`` table: every run's rows, in run order."""
-    frames = sorted((h for h in histories if len(h)), key=lambda h: int(h["run_id"].iloc[0]))
+    """The ``history`` table: every run's rows, in run order (a stable sort keeps each
+    run's epochs in order)."""
+    frames = [h for h in histories if len(h)]
     if not frames:
         return _empty_history()
-    return pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
+    table = pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
+    return table.sort_values("run_id", kind="stable", ignore_index=True)
 
 
 def _empty_history() -> pd.DataFrame:

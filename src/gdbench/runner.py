@@ -41,6 +41,7 @@ def run(
     data_seeds: int | Sequence[int] | None = None,
     target: float = 1e-4,
     diverge_factor: float = 1e4,
+    threads: int | None = None,
     plugin_set: PluginSet | None = None,
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
@@ -58,14 +59,15 @@ def run(
     on several draws of the data (default: ``task.data_seed`` only); ``target`` is the
     relative gap to the optimum a run must reach and keep to count as solved;
     ``diverge_factor`` marks a run diverged when its loss exceeds that factor times its
-    starting loss. ``plugin_set`` replaces the installed plugins (tests use
-    it); ``progress`` and ``on_plan`` report to a front end; ``argv`` is recorded in
-    ``meta.json``. Bad values raise ``gdbench.UsageError`` naming the parameter.
+    starting loss; ``threads`` sets torch's intra-op threads for the sweep (None: one,
+    measured fastest for these small kernels). ``plugin_set`` replaces the installed
+    plugins (tests use it); ``progress`` and ``on_plan`` report to a front end; ``argv``
+    is recorded in ``meta.json``. Bad values raise ``gdbench.UsageError`` naming the parameter.
     """
     options = SweepOptions.from_arguments(
         plugins, epochs=epochs, lr=lr, seeds=seeds, device=device, task=task, out=out,
         plot=plot, engine=engine, compile=compile, max_batch=max_batch, data_seeds=data_seeds,
-        target=target, diverge_factor=diverge_factor,
+        target=target, diverge_factor=diverge_factor, threads=threads,
     )  # fmt: skip
     return run_sweep(options, plugin_set, progress=progress, on_plan=on_plan, argv=argv)
 
@@ -89,6 +91,7 @@ def run_sweep(
     from .plugins import get_plugins
     from .selection import select
     from .store import ResultsStore, make_out_dir
+    from .threads import thread_policy
     from .validate import validate_selection
 
     plugin_set = plugin_set or get_plugins()
@@ -103,10 +106,12 @@ def run_sweep(
     out_dir = make_out_dir(options.out) if options.out is not None else None
     if on_plan:
         on_plan(len(specs))
-    meta = sweep_meta(options, devices, specs, plugin_set, len(batches), argv)
-    store = ResultsStore(out_dir, meta, environment(devices), Measurer(options.target))
-    store.write_data(options.tasks)
-    return _execute(batches, engines, store, Lifecycle(plugin_set), options.plot, progress)
+    with thread_policy(options.threads) as policy:
+        meta = sweep_meta(options, devices, specs, plugin_set, len(batches), argv)
+        meta["machine"]["thread_policy"] = policy
+        store = ResultsStore(out_dir, meta, environment(devices), Measurer(options.target))
+        store.write_data(options.tasks)
+        return _execute(batches, engines, store, Lifecycle(plugin_set), options.plot, progress)
 
 
 def _execute(

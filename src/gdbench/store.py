@@ -23,7 +23,7 @@ from .engine.records import RunResult
 from .errors import UsageError
 from .measure import Measurer
 from .plan import RunSpec
-from .results import data_frame, history_frame, history_table, run_row, runs_table
+from .results import data_frame, history_batch, history_table, run_row, runs_table
 from .task import Task
 
 FLUSH_INTERVAL_S = 0.5
@@ -44,22 +44,25 @@ class ResultsStore:
         self.meta = meta
         self.environment = environment
         self.measurer = measurer or Measurer()
-        self._runs: list[tuple[dict[str, Any], pd.DataFrame]] = []
-        """(runs row, history rows) per finished run, appended together so that an
+        self._batches: list[tuple[list[dict[str, Any]], pd.DataFrame]] = []
+        """(runs rows, history rows) per finished batch, appended together so that an
         interrupt can never leave one without the other."""
         self._last_flush = 0.0
 
     def __len__(self) -> int:
-        return len(self._runs)
+        return sum(len(rows) for rows, _ in self._batches)
 
     def add_batch(self, specs: Sequence[RunSpec], results: Sequence[RunResult]) -> None:
         """Measure a finished batch against its optimum and keep its rows."""
-        for spec, result, measures in zip(
-            specs, results, self.measurer.measure_batch(specs, results), strict=True
-        ):
-            row = run_row(spec, result, self.environment, measures.columns)
-            frame = history_frame(spec.run_id, result, measures.gap_history)
-            self._runs.append((row, frame))
+        measures = self.measurer.measure_batch(specs, results)
+        rows = [
+            run_row(spec, result, self.environment, m.columns)
+            for spec, result, m in zip(specs, results, measures, strict=True)
+        ]
+        history = history_batch(
+            [s.run_id for s in specs], results, [m.gap_history for m in measures]
+        )
+        self._batches.append((rows, history))
 
     def write_data(self, tasks: Sequence[Task]) -> None:
         """``data.parquet``: the exact float32 samples of every task, by data seed, so that
@@ -76,8 +79,9 @@ class ResultsStore:
             self.flush()
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        runs = list(self._runs)
-        return runs_table([r for r, _ in runs]), history_table([h for _, h in runs])
+        batches = list(self._batches)
+        rows = [row for batch_rows, _ in batches for row in batch_rows]
+        return runs_table(rows), history_table([h for _, h in batches])
 
     def flush(self, **meta_updates: Any) -> None:
         """Write runs.parquet, runs.csv, history.parquet and meta.json atomically."""
