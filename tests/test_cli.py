@@ -177,7 +177,7 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
     with open(logs[0], "w") as stdout, open(logs[1], "w") as stderr:
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
         try:
-            runs_file = _wait_for_file(out, "*/runs.parquet", proc, timeout=120)
+            part = _wait_for_file(out, "*/parts/runs-*.parquet", proc, timeout=120)
             proc.send_signal(signal.SIGINT)
             code = proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -188,14 +188,19 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
                 proc.wait()
     err = logs[1].read_text()
     assert code == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    runs = pd.read_parquet(runs_file)
-    history = pd.read_parquet(runs_file.parent / "history.parquet")
-    assert 0 < len(runs) < 2000 and (runs["status"] == "ok").all()
-    assert len(history) == 100 * len(runs)
-    meta = json.loads((runs_file.parent / "meta.json").read_text())
+    assert "SIGINT: stopped" in err and "not started" in err and "Traceback" not in err
+    folder = part.parent.parent
+    runs = pd.read_parquet(folder / "runs.parquet")  # compacted on the way out
+    history = pd.read_parquet(folder / "history.parquet")
+    statuses = runs["status"].value_counts().to_dict()
+    assert 0 < len(runs) < 2000 and set(statuses) <= {"ok", "interrupted"}
+    assert statuses.get("interrupted", 0) <= 1  # one run at a time: at most one in flight
+    expected = runs["epochs_run"].sum()
+    assert len(history) == expected and (runs.loc[runs.status == "ok", "epochs_run"] == 100).all()
+    meta = json.loads((folder / "meta.json").read_text())
     assert meta["complete"] is False and meta["n_runs_saved"] == len(runs)
-    assert not list(runs_file.parent.glob(".*.tmp"))
+    assert meta["interrupted"] == "SIGINT"
+    assert not list(folder.rglob(".*.tmp")) and not (folder / "parts").exists()
 
 
 def _wait_for_file(folder, pattern, proc, timeout):

@@ -5,6 +5,7 @@ starts):
 
 * ``gdbench.run(...)``: run a sweep, get a ``Results`` with the ``runs`` and ``history``
   tables (their columns: ``gdbench.results.RUNS_COLUMNS`` and ``HISTORY_COLUMNS``);
+* ``gdbench.load(folder)``: a results folder's tables, whatever its state;
 * ``gdbench.Task``: the regression task's parameters;
 * ``gdbench.UsageError``: bad input (a ``ValueError``; ``ParameterTypeError`` for a
   wrong type is also a ``TypeError``);
@@ -30,12 +31,14 @@ __all__ = [
     "__version__",
     "hookimpl",
     "lazy",
+    "load",
     "run",
 ]
 
 if TYPE_CHECKING:
     from .results import Results
     from .runner import run
+    from .store import load
     from .task import Task
 
 
@@ -49,6 +52,10 @@ def __getattr__(name: str) -> Any:
         from .results import Results
 
         return Results
+    if name == "load":
+        from .store import load
+
+        return load
     if name == "Task":
         from .task import Task
 

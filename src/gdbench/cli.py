@@ -141,6 +141,23 @@ def run(
         int | None,
         typer.Option(help="torch intra-op threads (default 1: measured fastest for sweeps)."),
     ] = None,
+    history: Annotated[
+        str,
+        typer.Option(
+            help="Epochs kept in history.parquet: full, every:K (plus first and last) or none."
+        ),
+    ] = "full",
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Complete this results folder of the same sweep: compute only the "
+            "runs not saved there.",
+            metavar="DIR",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --resume: accept changed plugin versions.")
+    ] = False,
 ) -> None:
     """Run every combination of the selected components and compare them."""
     try:
@@ -155,6 +172,7 @@ def run(
             plugins or "sgd", epochs=epochs, lr=parse_floats(lr, "lr"), seeds=seeds, device=device,
             task=task, out=out, plot=plot, engine=engine, compile=compile, max_batch=max_batch,
             data_seeds=data_seeds, target=target, diverge_factor=diverge_factor, threads=threads,
+            history=history, resume=resume, force=force,
         )  # fmt: skip
         _run_and_report(options)
     except UsageError as exc:
@@ -192,13 +210,39 @@ def _run_and_report(options: SweepOptions) -> None:
             progress=lambda done, total: bar.update(job, completed=done),
             argv=["gdbench", *sys.argv[1:]],
         )
-    except KeyboardInterrupt:
+    except OSError as exc:  # the results folder went away, filled up or turned read-only
         _stop(bar)
-        err.print("gdbench: interrupted; finished runs are saved in the results folder.")
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+        typer.echo(f"gdbench: error: cannot write results ({' '.join(what.split())}); "
+                   "every batch saved before is kept", err=True)  # fmt: skip
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, saved batches kept
+        _stop(bar)
+        typer.echo("gdbench: interrupted twice; every batch saved before is kept", err=True)
         raise typer.Exit(130) from None
     finally:
         _stop(bar)
     _print_results(results)
+    if results.interrupted:
+        typer.echo(f"gdbench: {interruption(results)}", err=True)
+        raise typer.Exit(SIGNAL_EXIT.get(results.interrupted, 130))
+
+
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+"""Exit statuses of a sweep stopped by a signal, as shells report them (128 + signal)."""
+
+
+def interruption(results: Results) -> str:
+    """What a stop saved: finished, interrupted and never-started runs, and where."""
+    statuses = results.runs["status"]
+    stopped = int((statuses == "interrupted").sum())
+    finished = len(statuses) - stopped
+    not_started = max(0, (results.planned or 0) - len(statuses))
+    where = f"; resume with --resume {results.out_dir}" if results.out_dir else ""
+    return (
+        f"{results.interrupted}: stopped; {finished} runs finished, {stopped} interrupted "
+        f"(saved with status interrupted), {not_started} not started{where}"
+    )
 
 
 def _stop(bar: Progress) -> None:

@@ -14,17 +14,57 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checks import seed, whole_number
 from .engine import ENGINE_CHOICES
 from .errors import ParameterTypeError, UsageError
 from .task import Task
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 DEFAULT_TARGET = 1e-4
 """Default relative-gap target: a run has removed 99.99% of its starting gap."""
 DEFAULT_DIVERGE_FACTOR = 1e4
 """Losses that grow 10,000-fold from their start are divergence, overflow or not."""
+
+
+@dataclass(frozen=True)
+class HistoryPolicy:
+    """Which epochs the history table keeps: every one, every K-th (plus the first and
+    the last of each run), or none. The runs table is always complete."""
+
+    every: int | None = 1
+    """1: every epoch; K: every K-th; None: no history."""
+
+    @classmethod
+    def parse(cls, text: str) -> HistoryPolicy:
+        """``full``, ``every:K`` or ``none``."""
+        if text == "full":
+            return cls(1)
+        if text == "none":
+            return cls(None)
+        kind, _, k = text.partition(":")
+        if kind == "every" and k.isdigit() and int(k) >= 1:
+            return cls(int(k))
+        raise UsageError(f"{text!r} is not full, every:K (K >= 1) or none", param="history")
+
+    def __str__(self) -> str:
+        return (
+            "none" if self.every is None else "full" if self.every == 1 else f"every:{self.every}"
+        )
+
+    def keep(self, history: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a batch's history this policy keeps."""
+        if self.every == 1:
+            return history
+        if self.every is None:
+            return history.iloc[:0]
+        epoch = history["epoch"].to_numpy()
+        last = history.groupby("run_id")["epoch"].transform("max").to_numpy()
+        mask = ((epoch - 1) % self.every == 0) | (epoch == last)
+        return history[mask].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -53,6 +93,12 @@ class SweepOptions:
     """A run diverges when its loss exceeds this factor times its starting loss."""
     threads: int | None = None
     """torch intra-op threads during the sweep (None: ``threads.AUTO_THREADS``)."""
+    history: HistoryPolicy = field(default_factory=HistoryPolicy)
+    """Which epochs the history table keeps (``full``, ``every:K``, ``none``)."""
+    resume: Path | None = None
+    """A results folder to complete instead of starting a new one."""
+    force: bool = False
+    """Resume even though plugin versions changed (their runs are recomputed)."""
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -80,6 +126,9 @@ class SweepOptions:
         target: Any = DEFAULT_TARGET,
         diverge_factor: Any = DEFAULT_DIVERGE_FACTOR,
         threads: Any = None,
+        history: Any = "full",
+        resume: Any = None,
+        force: Any = False,
     ) -> SweepOptions:
         """Check and normalise ``gdbench.run``'s arguments (see its docstring)."""
         task = _task(task)
@@ -104,6 +153,9 @@ class SweepOptions:
             target=_in_range("target", target, low=0.0, high=1.0),
             diverge_factor=_in_range("diverge_factor", diverge_factor, low=1.0, high=math.inf),
             threads=None if threads is None else _positive_int("threads", threads),
+            history=_history(history),
+            resume=None if resume is None else _folder("resume", resume),
+            force=_flag("force", force),
         )
 
 
@@ -181,6 +233,24 @@ def _devices(value: Any) -> tuple[str, ...]:
     if not devices:
         raise UsageError("is empty; use auto, or a list such as cpu,cuda", param="device")
     return devices
+
+
+def _history(value: Any) -> HistoryPolicy:
+    if isinstance(value, HistoryPolicy):
+        return value
+    if not isinstance(value, str):
+        raise ParameterTypeError(f"must be 'full', 'every:K' or 'none', got {value!r}",
+                                 param="history")  # fmt: skip
+    return HistoryPolicy.parse(value)
+
+
+def _folder(name: str, value: Any) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ParameterTypeError(f"must be a folder path, got {value!r}", param=name)
+    path = Path(value)
+    if not (path / "meta.json").is_file():
+        raise UsageError(f"{str(path)!r} is not a gdbench results folder", param=name)
+    return path
 
 
 def _task(value: Any) -> Task:

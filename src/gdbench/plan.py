@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from .kinds import KIND_NAMES
 from .selection import Choice, Selection
@@ -47,6 +49,22 @@ class RunSpec:
     @property
     def lr(self) -> float:
         return float(self.optimizer.kwargs()["lr"])
+
+    def key(self, target: float) -> str:
+        """A hash of everything that determines this run's result — task, each component
+        with its hyper-parameters and its plugin's package and version, seed, device
+        type, epochs, divergence factor — and the target it is measured against. Resuming
+        a sweep recomputes exactly the runs whose key is not saved yet."""
+        components = [
+            [c.kind, c.name, c.component.plugin, c.component.dist, c.component.version,
+             [[k, repr(v)] for k, v in c.params]]
+            for c in self.choices
+        ]  # fmt: skip
+        device_type = self.device.split(":")[0]
+        fields = [asdict(self.task), components, self.seed, device_type, self.epochs,
+                  repr(self.diverge_factor), repr(target)]  # fmt: skip
+        text = json.dumps(fields, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def build_plan(

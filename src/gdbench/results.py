@@ -40,13 +40,14 @@ def _kind_columns(kind: str) -> list[tuple[str, str]]:
 
 RUNS_SCHEMA: tuple[tuple[str, str], ...] = (
     ("run_id", "position of the run in the sweep, from 0"),
+    ("run_key", "hash of what determines the run (its spec, plugin versions, target)"),
     *(column for kind in KIND_NAMES for column in _kind_columns(kind)),
     ("lr", "learning rate"),
     ("seed", "run seed: fixes the initial parameters"),
     ("device", "torch device the run trained on"),
     ("epochs", "epochs asked for"),
     *TASK_FIELDS,
-    ("status", "ok, diverged (non-finite loss) or error (an exception in a plugin)"),
+    ("status", "ok, diverged, error (an exception in a plugin) or interrupted (stopped)"),
     ("error", "the exception, on one line: why the run or its optimum failed"),
     ("diverged_epoch", "first epoch with a non-finite loss (empty unless diverged)"),
     ("epochs_run", "epochs that ran (up to the divergence for diverged runs)"),
@@ -120,7 +121,11 @@ class Results:
     out_dir: Path | None
     """The results folder, or None for an in-memory sweep."""
     complete: bool = True
-    """False when the sweep was interrupted."""
+    """False when the sweep did not finish (interrupted, or an exception)."""
+    interrupted: str | None = None
+    """The signal that stopped the sweep (``SIGINT``, ``SIGTERM``), or None."""
+    planned: int | None = None
+    """Runs the sweep describes (a resumed sweep computes only those not yet saved)."""
 
     def summary(self) -> pd.DataFrame:
         """One row per configuration, as the CLI prints it."""
@@ -138,6 +143,8 @@ def run_row(
     """One row of the ``runs`` table; ``measures`` are the optimum-relative columns
     (``measure.Measurer``), left empty when not given."""
     row: dict[str, Any] = {"run_id": spec.run_id}
+    if measures:
+        row["run_key"] = spec.key(measures["target"])
     for kind, choice in zip(KIND_NAMES, spec.choices, strict=True):
         row.update(_choice_columns(kind, choice))
     row.update(lr=spec.lr, seed=spec.seed, device=spec.device, epochs=spec.epochs)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .engine.base import Engine
     from .engine.schedule import Batch
     from .lifecycle import Lifecycle
+    from .plan import RunSpec
     from .plugins import PluginSet
     from .store import ResultsStore
     from .task import Task
@@ -42,6 +43,9 @@ def run(
     target: float = 1e-4,
     diverge_factor: float = 1e4,
     threads: int | None = None,
+    history: str = "full",
+    resume: str | Path | None = None,
+    force: bool = False,
     plugin_set: PluginSet | None = None,
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
@@ -60,14 +64,19 @@ def run(
     relative gap to the optimum a run must reach and keep to count as solved;
     ``diverge_factor`` marks a run diverged when its loss exceeds that factor times its
     starting loss; ``threads`` sets torch's intra-op threads for the sweep (None: one,
-    measured fastest for these small kernels). ``plugin_set`` replaces the installed
+    measured fastest for these small kernels); ``history`` keeps every epoch (``"full"``),
+    every K-th plus each run's first and last (``"every:K"``) or none (``"none"``);
+    ``resume`` is a results folder of the same sweep to complete (only runs not saved
+    there are computed, interrupted ones again; ``force`` allows changed plugin
+    versions). ``plugin_set`` replaces the installed
     plugins (tests use it); ``progress`` and ``on_plan`` report to a front end; ``argv``
     is recorded in ``meta.json``. Bad values raise ``gdbench.UsageError`` naming the parameter.
     """
     options = SweepOptions.from_arguments(
         plugins, epochs=epochs, lr=lr, seeds=seeds, device=device, task=task, out=out,
         plot=plot, engine=engine, compile=compile, max_batch=max_batch, data_seeds=data_seeds,
-        target=target, diverge_factor=diverge_factor, threads=threads,
+        target=target, diverge_factor=diverge_factor, threads=threads, history=history,
+        resume=resume, force=force,
     )  # fmt: skip
     return run_sweep(options, plugin_set, progress=progress, on_plan=on_plan, argv=argv)
 
@@ -101,17 +110,27 @@ def run_sweep(
     specs = build_plan(
         selection, options.seeds, devices, options.epochs, options.tasks, options.diverge_factor
     )
+    todo = specs
+    if options.resume is not None:
+        todo = resumable(options.resume, specs, plugin_set, options)
     engines = make_engines(compile=options.compile)
-    batches = make_batches(specs, engines, options.engine, options.max_batch)
-    out_dir = make_out_dir(options.out) if options.out is not None else None
+    batches = make_batches(todo, engines, options.engine, options.max_batch)
+    out_dir = options.resume or (make_out_dir(options.out) if options.out is not None else None)
     if on_plan:
-        on_plan(len(specs))
+        on_plan(len(todo))
     with thread_policy(options.threads) as policy:
         meta = sweep_meta(options, devices, specs, plugin_set, len(batches), argv)
         meta["machine"]["thread_policy"] = policy
-        store = ResultsStore(out_dir, meta, environment(devices), Measurer(options.target))
+        if options.resume is not None:
+            meta = _resumed_meta(options.resume, meta, len(todo))
+        store = ResultsStore(
+            out_dir, meta, environment(devices), Measurer(options.target), options.history
+        )
         store.write_data(options.tasks)
-        return _execute(batches, engines, store, Lifecycle(plugin_set), options.plot, progress)
+        hooks = Lifecycle(plugin_set)
+        results = _execute(batches, engines, store, hooks, progress)
+        results.planned = len(specs)
+        return _finish(results, hooks, options.plot)
 
 
 def _execute(
@@ -119,43 +138,102 @@ def _execute(
     engines: dict[str, Engine],
     store: ResultsStore,
     hooks: Lifecycle,
-    plot: bool,
     progress: Progress | None,
 ) -> Results:
-    """Run every batch, saving its runs before the next starts; always flush at the end."""
+    """Run every batch, saving its runs before the next starts; on SIGINT/SIGTERM stop at
+    the current epoch; whatever happens, compact what was saved."""
+    from .interrupt import StopRequest
     from .meta import now
 
     n_runs = sum(len(b.specs) for b in batches)
     data: dict[tuple[Any, str], tuple[torch.Tensor, torch.Tensor]] = {}
     complete = False
+    stop = StopRequest()
     try:
-        for batch in batches:
-            first = batch.specs[0]
-            key = (first.task, first.device)
-            if key not in data:
-                data[key] = first.task.data(first.device)
-            for spec in batch.specs:
-                hooks.run_start(spec)
-            results = engines[batch.engine].run(batch.specs, data[key], on_epoch=hooks.on_epoch)
-            for spec, result in zip(batch.specs, results, strict=True):
-                hooks.run_end(spec, result)
-            store.add_batch(batch.specs, results)
-            store.maybe_flush()
-            if progress:
-                progress(len(store), n_runs)
-        complete = True
+        with stop.installed():
+            for batch in batches:
+                if stop():
+                    break
+                first = batch.specs[0]
+                key = (first.task, first.device)
+                if key not in data:
+                    data[key] = first.task.data(first.device)
+                for spec in batch.specs:
+                    hooks.run_start(spec)
+                engine = engines[batch.engine]
+                outcomes = engine.run(
+                    batch.specs, data[key], on_epoch=hooks.on_epoch, should_stop=stop
+                )
+                for spec, outcome in zip(batch.specs, outcomes, strict=True):
+                    hooks.run_end(spec, outcome)
+                store.add_batch(batch.specs, outcomes)
+                store.flush()
+                if progress:
+                    progress(len(store), n_runs)
+            complete = not stop()
     finally:
-        store.flush(complete=complete, finished=now())
-    return _finish(store, hooks, plot, complete)
+        results = store.finish(complete=complete, finished=now(), interrupted=stop.signal)
+    results.complete, results.interrupted = complete, stop.signal
+    return results
 
 
-def _finish(store: ResultsStore, hooks: Lifecycle, plot: bool, complete: bool) -> Results:
+def _finish(results: Results, hooks: Lifecycle, plot: bool) -> Results:
     from .report import plot_convergence
     from .store import atomic_write
 
-    runs, history = store.tables()
-    out_dir = store.out_dir
+    runs, history, out_dir = results.runs, results.history, results.out_dir
     if out_dir is not None and plot and len(runs):
         atomic_write(out_dir / "convergence.png", lambda p: plot_convergence(runs, history, p))
     hooks.results_ready(runs, history, out_dir)
-    return Results(runs=runs, history=history, out_dir=out_dir, complete=complete)
+    return results
+
+
+def resumable(
+    folder: Path, specs: Sequence[RunSpec], plugin_set: PluginSet, options: SweepOptions
+) -> list[RunSpec]:
+    """The specs of a sweep not yet saved in ``folder`` (interrupted ones again).
+
+    Refuses when the plugins' versions changed since the folder was written, unless
+    ``options.force``: the saved runs would then not be the runs this sweep describes.
+    """
+    import json
+
+    from .errors import UsageError
+    from .store import load
+
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        raise UsageError(f"{str(folder)!r} holds no gdbench results", param="resume") from None
+    changed = _changed_plugins(meta.get("plugins", []), plugin_set)
+    if changed and not options.force:
+        raise UsageError(
+            f"{str(folder)!r} was made with other plugin versions ({', '.join(changed)}); "
+            "add --force to recompute the runs they affect",
+            param="resume",
+        )
+    saved = load(folder).runs
+    done = set(saved.loc[saved["status"] != "interrupted", "run_key"].dropna())
+    return [s for s in specs if s.key(options.target) not in done]
+
+
+def _changed_plugins(recorded: list[dict[str, Any]], plugin_set: PluginSet) -> list[str]:
+    now = {p.name: p.version for p in plugin_set.plugins if not p.error and not p.disabled}
+    return [
+        f"{p['name']} {p.get('version') or '?'} → {now.get(p['name'], 'missing')}"
+        for p in recorded
+        if not p.get("error") and not p.get("disabled") and now.get(p["name"]) != p.get("version")
+    ]
+
+
+def _resumed_meta(folder: Path, meta: dict[str, Any], n_todo: int) -> dict[str, Any]:
+    """The original meta.json, updated: the original invocation stays, resumes are listed."""
+    import json
+
+    from .meta import now
+
+    old = json.loads((folder / "meta.json").read_text())
+    resumes = [*old.get("resumes", []), {"at": now(), "runs_to_compute": n_todo,
+                                         "invocation": meta["invocation"]}]  # fmt: skip
+    return {**meta, "invocation": old.get("invocation"), "started": old.get("started"),
+            "resumes": resumes}  # fmt: skip

@@ -1,10 +1,16 @@
-"""The results folder: made once per sweep, kept up to date as runs finish, never half
-written.
+"""The results folder: append-only while a sweep runs, compacted when it ends.
 
-Every file is written to a temporary name in the same folder and then renamed over the
-old one, so a crash never leaves a half-written file; the store is flushed after each
-finished run or batch (at most every FLUSH_INTERVAL_S seconds) and always at the end,
-including on Ctrl-C and errors, so finished runs are on disk before a later one can fail.
+Each finished batch is written once, as two parts: ``parts/history-NNNNN.parquet`` first,
+then ``parts/runs-NNNNN.parquet``; a batch (and each of its runs) is saved exactly when
+its runs part exists. Every file is written under a temporary name and renamed into
+place, so a kill leaves at most a stale temporary file (ignored by readers, removed on
+the next open) and never a half-written part. Nothing is rewritten as the sweep grows:
+the cost per batch is constant, and history is not kept in memory.
+
+When the sweep ends — finished, interrupted or failed — the parts are compacted into the
+``runs.parquet``, ``runs.csv`` and ``history.parquet`` users know, atomically, and the
+parts removed. ``load(folder)`` reads a folder in any state: compacted files plus complete
+parts, the newest row of each run winning (a resumed run replaces its interrupted row).
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,16 +27,26 @@ import pandas as pd
 from .engine.records import RunResult
 from .errors import UsageError
 from .measure import Measurer
+from .options import HistoryPolicy
 from .plan import RunSpec
-from .results import data_frame, history_batch, history_table, run_row, runs_table
+from .results import (
+    HISTORY_COLUMNS,
+    RUNS_COLUMNS,
+    Results,
+    data_frame,
+    history_batch,
+    history_table,
+    run_row,
+    runs_table,
+)
 from .task import Task
 
-FLUSH_INTERVAL_S = 0.5
+PARTS = "parts"
 FILES = ("runs.parquet", "runs.csv", "history.parquet", "meta.json")
 
 
 class ResultsStore:
-    """Collects finished runs and keeps ``out_dir`` (if any) up to date with them."""
+    """Keeps a sweep's results: in memory, and in ``out_dir`` (if any) as parts."""
 
     def __init__(
         self,
@@ -39,21 +54,39 @@ class ResultsStore:
         meta: dict[str, Any],
         environment: dict[str, Any],
         measurer: Measurer | None = None,
+        history: HistoryPolicy | None = None,
     ) -> None:
         self.out_dir = out_dir
         self.meta = meta
         self.environment = environment
         self.measurer = measurer or Measurer()
-        self._batches: list[tuple[list[dict[str, Any]], pd.DataFrame]] = []
-        """(runs rows, history rows) per finished batch, appended together so that an
-        interrupt can never leave one without the other."""
-        self._last_flush = 0.0
+        self.history = history or HistoryPolicy()
+        self._rows: list[dict[str, Any]] = []
+        self._frames: list[pd.DataFrame] = []  # history, kept only without a folder
+        self._next_part = 0
+        if out_dir is not None:
+            self._open(out_dir)
+
+    def _open(self, out_dir: Path) -> None:
+        """Clean stale temporary files, continue the part numbering, and make sure
+        runs.csv is readable (a header at least) before any run finishes."""
+        parts = out_dir / PARTS
+        parts.mkdir(exist_ok=True)
+        for stale in [*out_dir.glob(".*.tmp"), *parts.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
+        numbers = [int(p.stem.rsplit("-", 1)[1]) for p in parts.glob("runs-*.parquet")]
+        self._next_part = max(numbers, default=-1) + 1
+        if not (out_dir / "runs.csv").exists():
+            header = pd.DataFrame(columns=list(RUNS_COLUMNS))
+            atomic_write(out_dir / "runs.csv", lambda p: header.to_csv(p, index=False))
+        self.flush()
 
     def __len__(self) -> int:
-        return sum(len(rows) for rows, _ in self._batches)
+        return len(self._rows)
 
     def add_batch(self, specs: Sequence[RunSpec], results: Sequence[RunResult]) -> None:
-        """Measure a finished batch against its optimum and keep its rows."""
+        """Measure a finished batch against its optimum and save it (history part, then
+        runs part); only then does it count as saved."""
         measures = self.measurer.measure_batch(specs, results)
         rows = [
             run_row(spec, result, self.environment, m.columns)
@@ -62,38 +95,105 @@ class ResultsStore:
         history = history_batch(
             [s.run_id for s in specs], results, [m.gap_history for m in measures]
         )
-        self._batches.append((rows, history))
+        history = self.history.keep(history)
+        if self.out_dir is not None:
+            self._write_part(runs_table(rows), history)
+        else:
+            self._frames.append(history)
+        self._rows.extend(rows)
+
+    def _write_part(self, runs: pd.DataFrame, history: pd.DataFrame) -> None:
+        assert self.out_dir is not None
+        parts = self.out_dir / PARTS
+        n = f"{self._next_part:05d}"
+        atomic_write(parts / f"history-{n}.parquet", lambda p: history.to_parquet(p, index=False))
+        atomic_write(parts / f"runs-{n}.parquet", lambda p: runs.to_parquet(p, index=False))
+        self._next_part += 1
 
     def write_data(self, tasks: Sequence[Task]) -> None:
         """``data.parquet``: the exact float32 samples of every task, by data seed, so that
         anyone can recompute the optima and gaps."""
         if self.out_dir is None:
             return
-        frames = [data_frame(task) for task in tasks]
-        table = pd.concat(frames, ignore_index=True)
+        table = pd.concat([data_frame(task) for task in tasks], ignore_index=True)
         atomic_write(self.out_dir / "data.parquet", lambda p: table.to_parquet(p, index=False))
 
-    def maybe_flush(self) -> None:
-        """Flush unless the last flush was under FLUSH_INTERVAL_S ago (keeps big sweeps cheap)."""
-        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
-            self.flush()
-
-    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        batches = list(self._batches)
-        rows = [row for batch_rows, _ in batches for row in batch_rows]
-        return runs_table(rows), history_table([h for _, h in batches])
-
     def flush(self, **meta_updates: Any) -> None:
-        """Write runs.parquet, runs.csv, history.parquet and meta.json atomically."""
-        self._last_flush = time.monotonic()
+        """Record progress in meta.json (the parts themselves are already on disk)."""
         if self.out_dir is None:
             return
-        runs, history = self.tables()
-        self.meta.update(meta_updates, n_runs_saved=len(runs))
-        atomic_write(self.out_dir / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
-        atomic_write(self.out_dir / "runs.csv", lambda p: runs.to_csv(p, index=False))
-        atomic_write(self.out_dir / "history.parquet", lambda p: history.to_parquet(p, index=False))
+        self.meta.update(meta_updates, n_runs_saved=len(self._rows))
         write_json(self.out_dir / "meta.json", self.meta)
+
+    def finish(self, **meta_updates: Any) -> Results:
+        """Compact the folder (if any) and return the sweep's tables."""
+        if self.out_dir is None:
+            return Results(runs_table(self._rows), history_table(self._frames), None)
+        results = compact(self.out_dir)
+        self.flush(**meta_updates)
+        return results
+
+
+def load(folder: str | Path) -> Results:
+    """A results folder's tables, whatever its state: the compacted files plus every
+    complete part (a batch whose runs part exists), the newest row of each run winning.
+    Temporary files and incomplete parts are ignored."""
+    folder = Path(folder)
+    sources: list[tuple[pd.DataFrame, Path | None]] = []
+    if (folder / "runs.parquet").exists():
+        history = folder / "history.parquet"
+        sources.append((pd.read_parquet(folder / "runs.parquet"), history))
+    for runs_part in sorted((folder / PARTS).glob("runs-*.parquet")):
+        history = runs_part.with_name(runs_part.name.replace("runs-", "history-"))
+        sources.append((pd.read_parquet(runs_part), history))
+    if not sources:
+        empty = runs_table([])
+        return Results(empty, history_table([]), folder, complete=_complete(folder))
+    return _merge(folder, sources)
+
+
+def _merge(folder: Path, sources: list[tuple[pd.DataFrame, Path | None]]) -> Results:
+    """The newest row per run_id across sources, and the history rows of those rows."""
+    tagged = [runs.assign(_source=i) for i, (runs, _) in enumerate(sources)]
+    runs = pd.concat(tagged, ignore_index=True).drop_duplicates("run_id", keep="last")
+    histories = []
+    for i, (_, path) in enumerate(sources):
+        if path is None or not path.exists():
+            continue
+        history = pd.read_parquet(path)
+        kept = runs.loc[runs["_source"] == i, "run_id"]
+        histories.append(history[history["run_id"].isin(kept)])
+    runs = runs.drop(columns="_source").sort_values("run_id", ignore_index=True)
+    return Results(
+        runs[list(RUNS_COLUMNS)],
+        history_table(histories)[list(HISTORY_COLUMNS)],
+        folder,
+        complete=_complete(folder),
+    )
+
+
+def _complete(folder: Path) -> bool:
+    try:
+        return bool(json.loads((folder / "meta.json").read_text()).get("complete"))
+    except (OSError, ValueError):
+        return False
+
+
+def compact(folder: Path) -> Results:
+    """Write ``load(folder)`` as runs.parquet, runs.csv and history.parquet (each
+    atomically), then remove the parts. A kill in between is harmless: loading again
+    gives the same tables."""
+    results = load(folder)
+    runs, history = results.runs, results.history
+    atomic_write(folder / "history.parquet", lambda p: history.to_parquet(p, index=False))
+    atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
+    atomic_write(folder / "runs.csv", lambda p: runs.to_csv(p, index=False))
+    parts = folder / PARTS
+    for part in parts.glob("*.parquet"):
+        part.unlink()
+    if parts.exists() and not any(parts.iterdir()):
+        parts.rmdir()
+    return results
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:

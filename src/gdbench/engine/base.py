@@ -29,6 +29,9 @@ Data = tuple[torch.Tensor, torch.Tensor]
 OnEpoch = Callable[["RunSpec", int, dict[str, float]], None]
 """Called after each epoch of each live run with (spec, epoch from 1, metrics)."""
 
+ShouldStop = Callable[[], bool]
+"""Asked after every epoch; True stops the batch there, its runs ``interrupted``."""
+
 
 def run_losses(
     w: torch.Tensor,
@@ -114,6 +117,7 @@ class Trainer(ABC):
         )
         self.divergence = Divergence(self.runs, [s.diverge_factor for s in self.specs])
         self.epochs_run = 0
+        self.interrupted = False
 
     @abstractmethod
     def step(self, epoch: int) -> None:
@@ -134,7 +138,7 @@ class Trainer(ABC):
     def after_step(self) -> None:  # noqa: B027 (optional hook, empty by default)
         """Called after every step (e.g. to keep diverged runs frozen)."""
 
-    def train(self, on_epoch: OnEpoch | None = None) -> int:
+    def train(self, on_epoch: OnEpoch | None = None, should_stop: ShouldStop | None = None) -> int:
         """The epoch loop; stops early when every run has diverged. Returns epochs run.
 
         Divergence is checked every CHECK_EVERY epochs (each check synchronises with the
@@ -155,6 +159,11 @@ class Trainer(ABC):
                 if self.divergence.all:
                     self.epochs_run = epoch + 1
                     return self.epochs_run
+            if should_stop is not None and epoch + 1 < self.epochs and should_stop():
+                self.divergence.check(self.rec, epoch)  # diverged runs stay diverged
+                self.interrupted = True
+                self.epochs_run = epoch + 1
+                return self.epochs_run
         self.epochs_run = self.epochs
         return self.epochs_run
 
@@ -176,6 +185,7 @@ class Trainer(ABC):
             self.final_state(),
             (setup_s, train_s),
             self.info(),
+            self.interrupted,
         )
 
 
@@ -201,15 +211,22 @@ class Engine(ABC):
         """The state of ``specs`` ready to train (initialised, optimizer built)."""
 
     def run(
-        self, specs: Sequence[RunSpec], data: Data, *, on_epoch: OnEpoch | None = None
+        self,
+        specs: Sequence[RunSpec],
+        data: Data,
+        *,
+        on_epoch: OnEpoch | None = None,
+        should_stop: ShouldStop | None = None,
     ) -> list[RunResult]:
         """Train ``specs`` together; one result per spec, in order. Never raises for a
-        fault inside a plugin: the batch's runs get status ``error`` with the message."""
+        fault inside a plugin: the batch's runs get status ``error`` with the message.
+        When ``should_stop()`` turns True the batch stops at that epoch and its live runs
+        end ``interrupted``, with their history so far."""
         t0 = time.perf_counter()
         try:
             trainer = self.trainer(specs, data)
             t1 = time.perf_counter()
-            trainer.train(on_epoch)
+            trainer.train(on_epoch, should_stop)
             _synchronize(trainer.device)
             t2 = time.perf_counter()
             return trainer.results(setup_s=t1 - t0, train_s=t2 - t1)

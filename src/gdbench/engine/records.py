@@ -59,7 +59,7 @@ LOSS = 0
 CHECK_EVERY = 32
 """Epochs between NaN/inf checks: each check costs a host synchronisation."""
 
-OK, DIVERGED, ERROR = "ok", "diverged", "error"
+OK, DIVERGED, ERROR, INTERRUPTED = "ok", "diverged", "error", "interrupted"
 
 
 @dataclass
@@ -189,8 +189,9 @@ def results(
     final: tuple[np.ndarray, np.ndarray, np.ndarray],
     timings: tuple[float, float],
     info: EngineInfo,
+    interrupted: bool = False,
 ) -> list[RunResult]:
-    """One result per spec from the record of a finished batch.
+    """One result per spec from the record of a finished (or interrupted) batch.
 
     ``final`` is (loss (R,), w (R, dim), b (R,)) after the last step; a diverged run ends
     where it diverged instead (its last recorded epoch). Setup and training times are the
@@ -212,7 +213,7 @@ def results(
         out.append(
             RunResult(
                 spec.run_id,
-                DIVERGED if diverged else OK,
+                DIVERGED if diverged else INTERRUPTED if interrupted else OK,
                 n,
                 final_loss=float(hist["loss"][-1] if diverged else final_loss[i]),
                 w=float(weights[0]),
