@@ -158,6 +158,21 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="With --resume: accept changed plugin versions.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="One-thread worker processes of a local Dask cluster (default: "
+            "the usable cores, when the sweep is long enough to pay them back)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Send batches to this Dask scheduler, e.g. tcp://host:8786 "
+            "(default: $GDBENCH_SCHEDULER).",
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> None:
     """Run every combination of the selected components and compare them."""
     try:
@@ -172,7 +187,7 @@ def run(
             plugins or "sgd", epochs=epochs, lr=parse_floats(lr, "lr"), seeds=seeds, device=device,
             task=task, out=out, plot=plot, engine=engine, compile=compile, max_batch=max_batch,
             data_seeds=data_seeds, target=target, diverge_factor=diverge_factor, threads=threads,
-            history=history, resume=resume, force=force,
+            history=history, resume=resume, force=force, workers=workers, scheduler=scheduler,
         )  # fmt: skip
         _run_and_report(options)
     except UsageError as exc:
@@ -209,6 +224,7 @@ def _run_and_report(options: SweepOptions) -> None:
             on_plan=on_plan,
             progress=lambda done, total: bar.update(job, completed=done),
             argv=["gdbench", *sys.argv[1:]],
+            notify=lambda note: typer.echo(f"gdbench: {note}", err=True),
         )
     except OSError as exc:  # the results folder went away, filled up or turned read-only
         _stop(bar)

@@ -99,6 +99,10 @@ class SweepOptions:
     """A results folder to complete instead of starting a new one."""
     force: bool = False
     """Resume even though plugin versions changed (their runs are recomputed)."""
+    workers: int | None = None
+    """Worker processes of a local Dask cluster (None: decided by the sweep's size)."""
+    scheduler: str | None = None
+    """Address of an existing Dask scheduler (``tcp://host:port``)."""
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -129,6 +133,8 @@ class SweepOptions:
         history: Any = "full",
         resume: Any = None,
         force: Any = False,
+        workers: Any = None,
+        scheduler: Any = None,
     ) -> SweepOptions:
         """Check and normalise ``gdbench.run``'s arguments (see its docstring)."""
         task = _task(task)
@@ -156,6 +162,8 @@ class SweepOptions:
             history=_history(history),
             resume=None if resume is None else _folder("resume", resume),
             force=_flag("force", force),
+            workers=None if workers is None else _positive_int("workers", workers),
+            scheduler=_scheduler(scheduler),
         )
 
 
@@ -251,6 +259,15 @@ def _folder(name: str, value: Any) -> Path:
     if not (path / "meta.json").is_file():
         raise UsageError(f"{str(path)!r} is not a gdbench results folder", param=name)
     return path
+
+
+def _scheduler(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or "://" not in value:
+        raise UsageError(f"must be an address such as tcp://host:8786, got {value!r}",
+                         param="scheduler")  # fmt: skip
+    return value
 
 
 def _task(value: Any) -> Task:

@@ -12,10 +12,9 @@ from .options import SweepOptions
 from .results import Results
 
 if TYPE_CHECKING:
-    import torch
-
     from .engine.base import Engine
     from .engine.schedule import Batch
+    from .executors import DaskExecutor, InProcess
     from .lifecycle import Lifecycle
     from .plan import RunSpec
     from .plugins import PluginSet
@@ -46,6 +45,8 @@ def run(
     history: str = "full",
     resume: str | Path | None = None,
     force: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
     plugin_set: PluginSet | None = None,
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
@@ -68,15 +69,19 @@ def run(
     every K-th plus each run's first and last (``"every:K"``) or none (``"none"``);
     ``resume`` is a results folder of the same sweep to complete (only runs not saved
     there are computed, interrupted ones again; ``force`` allows changed plugin
-    versions). ``plugin_set`` replaces the installed
-    plugins (tests use it); ``progress`` and ``on_plan`` report to a front end; ``argv``
-    is recorded in ``meta.json``. Bad values raise ``gdbench.UsageError`` naming the parameter.
+    versions); ``workers`` runs batches in that many one-thread processes of a local Dask
+    cluster (None: the usable cores when the sweep is long enough to pay for starting
+    them, else in process), ``scheduler`` sends them to an existing Dask scheduler
+    (``"tcp://host:port"``; default from ``GDBENCH_SCHEDULER``). ``plugin_set``
+    replaces the installed plugins (tests use it); ``progress`` and ``on_plan`` report to
+    a front end; ``argv`` is recorded in ``meta.json``. Bad values raise
+    ``gdbench.UsageError`` naming the parameter.
     """
     options = SweepOptions.from_arguments(
         plugins, epochs=epochs, lr=lr, seeds=seeds, device=device, task=task, out=out,
         plot=plot, engine=engine, compile=compile, max_batch=max_batch, data_seeds=data_seeds,
         target=target, diverge_factor=diverge_factor, threads=threads, history=history,
-        resume=resume, force=force,
+        resume=resume, force=force, workers=workers, scheduler=scheduler,
     )  # fmt: skip
     return run_sweep(options, plugin_set, progress=progress, on_plan=on_plan, argv=argv)
 
@@ -88,11 +93,14 @@ def run_sweep(
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
     argv: Sequence[str] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Results:
-    """Plan and execute the sweep ``options`` describes (see ``run``)."""
+    """Plan and execute the sweep ``options`` describes (see ``run``); ``notify``
+    receives one-line notes for the user (the Dask dashboard's address)."""
     from .devices import resolve_devices
     from .engine import make_engines
     from .engine.schedule import make_batches
+    from .executors import DaskExecutor, choose_executor
     from .lifecycle import Lifecycle
     from .measure import Measurer
     from .meta import environment, sweep_meta
@@ -114,63 +122,95 @@ def run_sweep(
     if options.resume is not None:
         todo = resumable(options.resume, specs, plugin_set, options)
     engines = make_engines(compile=options.compile)
-    batches = make_batches(todo, engines, options.engine, options.max_batch)
-    out_dir = options.resume or (make_out_dir(options.out) if options.out is not None else None)
-    if on_plan:
-        on_plan(len(todo))
-    with thread_policy(options.threads) as policy:
-        meta = sweep_meta(options, devices, specs, plugin_set, len(batches), argv)
-        meta["machine"]["thread_policy"] = policy
-        if options.resume is not None:
-            meta = _resumed_meta(options.resume, meta, len(todo))
-        store = ResultsStore(
-            out_dir, meta, environment(devices), Measurer(options.target), options.history
-        )
-        store.write_data(options.tasks)
-        hooks = Lifecycle(plugin_set)
-        results = _execute(batches, engines, store, hooks, progress)
-        results.planned = len(specs)
-        return _finish(results, hooks, options.plot)
+    batches = make_batches(todo, engines, options.engine, _batch_cap(todo, engines, options))
+    hooks = Lifecycle(plugin_set)
+    executor = choose_executor(
+        batches, options.workers, options.scheduler, options.compile, options.threads,
+        needs_this_process=hooks.on_epoch is not None,
+    )  # fmt: skip
+    try:
+        if isinstance(executor, DaskExecutor):
+            workers = executor.describe()["workers"]
+            cap = _batch_cap(todo, engines, options, workers)
+            batches = make_batches(todo, engines, options.engine, cap)
+            executor.check_workers(todo)
+            if notify and executor.dashboard:
+                notify(f"dask dashboard: {executor.dashboard}")
+        out_dir = options.resume or (make_out_dir(options.out) if options.out else None)
+        if on_plan:
+            on_plan(len(todo))
+        with thread_policy(options.threads) as policy:
+            meta = sweep_meta(options, devices, specs, plugin_set, len(batches), argv)
+            meta["machine"]["thread_policy"] = policy
+            meta["executor"] = executor.describe()
+            if options.resume is not None:
+                meta = _resumed_meta(options.resume, meta, len(todo))
+            store = ResultsStore(
+                out_dir, meta, environment(devices), Measurer(options.target), options.history
+            )
+            store.write_data(options.tasks)
+            results = _execute(batches, executor, store, hooks, progress)
+    finally:
+        executor.close()
+    results.planned = len(specs)
+    return _finish(results, hooks, options.plot)
+
+
+def _batch_cap(
+    todo: Sequence[RunSpec], engines: dict[str, Engine], options: SweepOptions, workers: int = 1
+) -> int:
+    """Runs per batch: the user's --max-batch, else small enough that a batch takes at
+    most BATCH_TARGET_S seconds (so a kill loses little) and that each of ``workers``
+    gets work."""
+    from .engine.schedule import auto_max_batch
+    from .executors import US_PER_RUN_EPOCH, split_for_workers
+
+    if options.max_batch is not None or not todo:
+        return options.max_batch or 1
+    per_run_s = todo[0].epochs * US_PER_RUN_EPOCH["batched"] * 1e-6
+    cap = min(auto_max_batch(todo[0]), max(1, int(BATCH_TARGET_S / per_run_s)))
+    groups: dict[Any, int] = {}
+    for spec in todo:
+        key = engines["batched"].batch_key(spec) if engines["batched"].accepts(spec) else None
+        groups[key] = groups.get(key, 0) + 1
+    split = split_for_workers([n for k, n in groups.items() if k is not None], workers)
+    return max(1, min(cap, split or cap))
+
+
+BATCH_TARGET_S = 10.0
+"""A batch should take seconds, not minutes: a kill loses at most the batch in flight."""
 
 
 def _execute(
     batches: Sequence[Batch],
-    engines: dict[str, Engine],
+    executor: InProcess | DaskExecutor,
     store: ResultsStore,
     hooks: Lifecycle,
     progress: Progress | None,
 ) -> Results:
-    """Run every batch, saving its runs before the next starts; on SIGINT/SIGTERM stop at
+    """Run every batch, saving its runs as soon as it finishes; on SIGINT/SIGTERM stop at
     the current epoch; whatever happens, compact what was saved."""
     from .interrupt import StopRequest
     from .meta import now
 
     n_runs = sum(len(b.specs) for b in batches)
-    data: dict[tuple[Any, str], tuple[torch.Tensor, torch.Tensor]] = {}
     complete = False
     stop = StopRequest()
+
+    def before(batch: Batch) -> None:
+        for spec in batch.specs:
+            hooks.run_start(spec)
+
     try:
         with stop.installed():
-            for batch in batches:
-                if stop():
-                    break
-                first = batch.specs[0]
-                key = (first.task, first.device)
-                if key not in data:
-                    data[key] = first.task.data(first.device)
-                for spec in batch.specs:
-                    hooks.run_start(spec)
-                engine = engines[batch.engine]
-                outcomes = engine.run(
-                    batch.specs, data[key], on_epoch=hooks.on_epoch, should_stop=stop
-                )
+            for batch, outcomes in executor.run(batches, hooks.on_epoch, stop, before):
                 for spec, outcome in zip(batch.specs, outcomes, strict=True):
                     hooks.run_end(spec, outcome)
                 store.add_batch(batch.specs, outcomes)
                 store.flush()
                 if progress:
                     progress(len(store), n_runs)
-            complete = not stop()
+            complete = not stop() and len(store) == n_runs
     finally:
         results = store.finish(complete=complete, finished=now(), interrupted=stop.signal)
     results.complete, results.interrupted = complete, stop.signal

@@ -1,0 +1,280 @@
+"""Where batches run: in this process, or as tasks of a ``dask.distributed`` cluster.
+
+A batch and its results are plain picklable values (``Batch``, ``RunResult``), so an
+executor only ships them: ``InProcess`` runs them one after the other here; ``DaskExecutor``
+submits them to an embedded ``LocalCluster`` (one-thread worker processes) or to an
+existing scheduler (``--scheduler tcp://host:port``: ``dask scheduler``/``dask worker``,
+dask-jobqueue, any deployment) and yields results as they complete. Dask reruns the
+batch of a worker that dies; results are the same wherever a batch runs, because a run
+does not depend on what shares its batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .engine.base import OnEpoch, ShouldStop
+    from .engine.records import RunResult
+    from .engine.schedule import Batch
+    from .plan import RunSpec
+
+SCHEDULER_ENV = "GDBENCH_SCHEDULER"
+PARALLEL_MIN_S = 8.0
+"""Below this estimated compute time a sweep runs in process: starting a local cluster
+and importing torch in its workers costs ~2.5 s here (measured), and a sweep's batches
+need seconds each before two workers pay that back."""
+US_PER_RUN_EPOCH = {"batched": 6.0, "sequential": 250.0}
+"""Rough cost per run-epoch on one CPU thread (docs/performance.md), for estimates."""
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def estimate_seconds(batches: Sequence[Batch]) -> float:
+    """Compute time of ``batches`` on one thread, from per-engine costs per run-epoch."""
+    return sum(
+        len(b.specs) * b.specs[0].epochs * US_PER_RUN_EPOCH.get(b.engine, 250.0) * 1e-6
+        for b in batches
+    )
+
+
+class InProcess:
+    """Runs batches here, one after the other; ``on_epoch`` hooks and ``should_stop``
+    work at every epoch."""
+
+    name = "in-process"
+
+    def __init__(self, compile: bool = False) -> None:
+        from .engine import make_engines
+
+        self.engines = make_engines(compile=compile)
+        self._data: dict[tuple[Any, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def run(
+        self,
+        batches: Sequence[Batch],
+        on_epoch: OnEpoch | None,
+        should_stop: ShouldStop,
+        before: Callable[[Batch], None],
+    ) -> Iterator[tuple[Batch, list[RunResult]]]:
+        for batch in batches:
+            if should_stop():
+                return
+            before(batch)
+            data = _data_for(self._data, batch.specs[0])
+            engine = self.engines[batch.engine]
+            yield batch, engine.run(batch.specs, data, on_epoch=on_epoch, should_stop=should_stop)
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"executor": self.name}
+
+
+class DaskExecutor:
+    """Submits every batch to a dask.distributed cluster, yields results as they finish.
+
+    ``address``: an existing scheduler; otherwise a ``LocalCluster`` of ``workers``
+    one-thread processes is started (and closed afterwards). A stop request cancels the
+    batches not started and tells running ones to stop at their current epoch.
+    """
+
+    name = "dask"
+
+    def __init__(
+        self, address: str | None, workers: int, compile: bool = False, threads: int = 1
+    ) -> None:
+        from distributed import Client, LocalCluster
+
+        self.compile, self.threads = compile, threads
+        self.cluster = None
+        if address is None:
+            self.cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0" if _has_bokeh() else None,
+            )  # fmt: skip
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(address, timeout="10s")
+            except OSError as exc:
+                raise UsageError(f"cannot reach {address!r}: {exc}", param="scheduler") from None
+        self.stop_event = f"gdbench-stop-{uuid.uuid4().hex}"
+
+    @property
+    def dashboard(self) -> str | None:
+        link = self.client.dashboard_link if _has_bokeh() or self.cluster is None else None
+        return str(link) if link else None
+
+    def check_workers(self, specs: Sequence[RunSpec]) -> None:
+        """Every worker must have gdbench and the plugin packages of the selected
+        components, at the versions used here; else a one-line error naming them."""
+        needed = {(c.component.dist, c.component.version) for s in specs for c in s.choices}
+        needed |= {("gdbench", _gdbench_version())}
+        needed = {(d, v) for d, v in needed if d}
+        found = self.client.run(installed_versions)
+        for worker, versions in sorted(found.items()):
+            missing = [f"{d} {v}" for d, v in sorted(needed) if versions.get(d) != v]
+            if missing:
+                have = ", ".join(f"{d} {versions[d]}" for d, _ in sorted(needed) if d in versions)
+                raise UsageError(
+                    f"worker {worker} lacks {', '.join(missing)} (has: {have or 'none'}); "
+                    "install them on every worker",
+                    param="scheduler",
+                )
+
+    def run(
+        self,
+        batches: Sequence[Batch],
+        on_epoch: OnEpoch | None,
+        should_stop: ShouldStop,
+        before: Callable[[Batch], None],
+    ) -> Iterator[tuple[Batch, list[RunResult]]]:
+        from distributed import Event, as_completed
+
+        event = Event(self.stop_event, client=self.client)
+        for batch in batches:
+            before(batch)
+        futures = {
+            self.client.submit(run_batch, b, self.compile, self.threads, self.stop_event,
+                               pure=False, key=f"gdbench-batch-{i}-{uuid.uuid4().hex[:8]}"): b
+            for i, b in enumerate(batches)
+        }  # fmt: skip
+        pending = as_completed(list(futures))
+        for future in pending:
+            if should_stop() and not event.is_set():
+                event.set()
+                for other in futures:
+                    if other.status == "pending":
+                        other.cancel()
+            if future.cancelled():
+                continue
+            yield futures[future], future.result()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def describe(self) -> dict[str, Any]:
+        info = self.client.scheduler_info()
+        return {
+            "executor": self.name,
+            "scheduler": info.get("address"),
+            "workers": len(info.get("workers", {})),
+            "embedded": self.cluster is not None,
+            "dashboard": self.dashboard,
+        }
+
+
+def choose_executor(
+    batches: Sequence[Batch],
+    workers: int | None,
+    scheduler: str | None,
+    compile: bool,
+    threads: int | None,
+    needs_this_process: bool,
+) -> InProcess | DaskExecutor:
+    """In process, a local cluster, or the given scheduler (see the module docstring).
+
+    ``workers=None`` decides by estimate: a local cluster of the usable cores only when
+    the sweep has several batches and at least PARALLEL_MIN_S seconds of compute.
+    ``needs_this_process``: a plugin implements ``gdbench_epoch_end``, which must see
+    every epoch here, so batches stay in process.
+    """
+    scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if needs_this_process:
+        return InProcess(compile)
+    if scheduler:
+        return DaskExecutor(scheduler, 0, compile, threads or 1)
+    n = workers if workers is not None else usable_cores()
+    worth_it = workers is not None or estimate_seconds(batches) >= PARALLEL_MIN_S
+    if n > 1 and len(batches) > 1 and worth_it:
+        return DaskExecutor(None, n, compile, threads or 1)
+    return InProcess(compile)
+
+
+def split_for_workers(group_sizes: Sequence[int], workers: int) -> int | None:
+    """A batch size that gives every worker work — at least two batches per worker, so
+    that a worker finishing early finds another — or None when the groups of runs that
+    may share a batch are already that many."""
+    if workers <= 1 or not group_sizes or len(group_sizes) >= 2 * workers:
+        return None
+    pieces = math.ceil(2 * workers / len(group_sizes))
+    return max(1, math.ceil(max(group_sizes) / pieces))
+
+
+# ---------------------------------------------------------------- on the workers
+
+_WORKER_DATA: dict[tuple[Any, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def run_batch(batch: Batch, compile: bool, threads: int, stop_event: str) -> list[RunResult]:
+    """Run one batch on a worker, with ``threads`` intra-op threads; it stops at the
+    current epoch once the sweep's stop event is set (polled at most every 0.5 s)."""
+    import torch
+
+    from .engine import make_engines
+
+    torch.set_num_threads(threads)
+    engine = make_engines(compile=compile)[batch.engine]
+    data = _data_for(_WORKER_DATA, batch.specs[0])
+    return engine.run(batch.specs, data, should_stop=_RemoteStop(stop_event))
+
+
+class _RemoteStop:
+    """``should_stop`` for a worker: asks the scheduler's event, at most twice a second."""
+
+    def __init__(self, name: str, every_s: float = 0.5) -> None:
+        self.name, self.every_s = name, every_s
+        self.last, self.stopped = time.monotonic(), False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.stopped and now - self.last >= self.every_s:
+            from distributed import Event
+
+            self.last = now
+            self.stopped = Event(self.name).is_set()
+        return self.stopped
+
+
+def installed_versions() -> dict[str, str]:
+    """Distribution name → version of every package installed (runs on each worker)."""
+    from importlib import metadata
+
+    return {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
+
+
+def _data_for(cache: dict[tuple[Any, str], Any], spec: RunSpec) -> Any:
+    key = (spec.task, spec.device)
+    if key not in cache:
+        cache[key] = spec.task.data(spec.device)
+    return cache[key]
+
+
+def _gdbench_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _has_bokeh() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
