@@ -171,8 +171,8 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
     with its output.
     """
     out = tmp_path / "results"
-    cmd = [str(BIN / "gdbench"), "run", "--seeds", "2000", "--epochs", "100", "--device",
-           "cpu", "--engine", "sequential", "--no-plot", "--out", str(out)]  # fmt: skip
+    cmd = [str(BIN / "gdbench"), "run", "--seeds", "2000", "--epochs", "100", "--device", "cpu",
+           "--engine", "sequential", "--workers", "1", "--no-plot", "--out", str(out)]  # fmt: skip
     logs = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(logs[0], "w") as stdout, open(logs[1], "w") as stderr:
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)

@@ -183,8 +183,10 @@ def test_auto_gives_each_run_the_first_engine_that_accepts_it(plugin_set):
     by_engine = {}
     for b in batches:
         by_engine.setdefault(b.engine, []).append(b)
-        assert len({(s.optimizer, s.loss) for s in b.specs}) == 1
-    assert {len(b.specs) for b in by_engine["sequential"]} == {1}
+        if b.engine == "batched":  # stacked runs share optimizer and loss
+            assert len({(s.optimizer, s.loss) for s in b.specs}) == 1
+    # the sequential engine's batch is its runs one after the other, same task and device
+    assert [len(b.specs) for b in by_engine["sequential"]] == [6]
     assert {s.optimizer.name for b in by_engine["sequential"] for s in b.specs} == {"adagrad"}
     assert sorted(len(b.specs) for b in by_engine["batched"]) == [3, 3]  # adam × l1, mse
     assert sorted(s.run_id for b in batches for s in b.specs) == list(range(12))
@@ -198,7 +200,10 @@ def test_max_batch_bounds_every_batch(plugin_set):
     engines = make_engines()
     assert [len(b.specs) for b in make_batches(specs, engines, "batched", None)] == [12]
     assert [len(b.specs) for b in make_batches(specs, engines, "batched", 5)] == [5, 5, 2]
-    assert [len(b.specs) for b in make_batches(specs, engines, "sequential", 5)] == [1] * 12
+    assert [len(b.specs) for b in make_batches(specs, engines, "sequential", 5)] == [5, 5, 2]
+    caps = {"batched": 4, "sequential": 12}  # one cap per engine
+    assert [len(b.specs) for b in make_batches(specs, engines, "batched", caps)] == [4, 4, 4]
+    assert [len(b.specs) for b in make_batches(specs, engines, "sequential", caps)] == [12]
     with pytest.raises(gdbench.UsageError, match="'warp' is unknown") as caught:
         make_batches(specs, engines, "warp", None)
     assert caught.value.param == "engine"

@@ -132,3 +132,24 @@ def test_workers_lacking_a_plugin_package_are_named(dask_pair):
 def test_an_unreachable_scheduler_is_a_usage_error():
     with pytest.raises(gdbench.UsageError, match="cannot reach"):
         gdbench.run("sgd", epochs=2, out=None, scheduler="tcp://127.0.0.1:9")
+
+
+def test_ctrl_c_to_the_process_group_stops_a_cluster_sweep_cleanly(tmp_path):
+    """A terminal's Ctrl-C reaches every process of its group, Dask workers included: the
+    workers must not die under the sweep; it stops, saves and says what it saved."""
+    cmd = [str(BIN / "gdbench"), "run", "--seeds", "2000", "--epochs", "100", "--device",
+           "cpu", "--engine", "sequential", "--workers", "2", "--no-plot", "--out",
+           str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*/parts/runs-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("gdbench: SIGINT: stopped;"), err
+    assert "Traceback" not in err
+    (folder,) = tmp_path.iterdir()
+    runs = gdbench.load(folder).runs
+    assert set(runs["status"]) <= {"ok", "interrupted"} and 0 < len(runs) < 2000

@@ -65,7 +65,7 @@ def test_an_interrupt_while_a_run_is_stored_keeps_the_tables_consistent(monkeypa
     monkeypatch.setattr(store, "history_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         gdbench.run("sgd", seeds=3, epochs=4, device="cpu", engine="sequential", plot=False,
-                    out=tmp_path)  # fmt: skip
+                    out=tmp_path, max_batch=1)  # fmt: skip
     (out,) = tmp_path.iterdir()
     runs = pd.read_parquet(out / "runs.parquet")
     history = pd.read_parquet(out / "history.parquet")

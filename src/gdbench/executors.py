@@ -11,11 +11,15 @@ does not depend on what shares its batch.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
@@ -33,6 +37,8 @@ PARALLEL_MIN_S = 8.0
 """Below this estimated compute time a sweep runs in process: starting a local cluster
 and importing torch in its workers costs ~2.5 s here (measured), and a sweep's batches
 need seconds each before two workers pay that back."""
+POLL_S = 0.2
+"""How often the sweep looks for finished batches and for a stop request."""
 US_PER_RUN_EPOCH = {"batched": 6.0, "sequential": 250.0}
 """Rough cost per run-epoch on one CPU thread (docs/performance.md), for estimates."""
 
@@ -104,10 +110,12 @@ class DaskExecutor:
         self.compile, self.threads = compile, threads
         self.cluster = None
         if address is None:
-            self.cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0" if _has_bokeh() else None,
-            )  # fmt: skip
+            with _signals_ignored():  # Ctrl-C reaches the process group: the sweep stops
+                self.cluster = LocalCluster(  # its workers, they do not stop themselves
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=":0" if _has_bokeh() else None,
+                    silence_logs=logging.ERROR,
+                )  # fmt: skip
             self.client = Client(self.cluster)
         else:
             try:
@@ -145,7 +153,7 @@ class DaskExecutor:
         should_stop: ShouldStop,
         before: Callable[[Batch], None],
     ) -> Iterator[tuple[Batch, list[RunResult]]]:
-        from distributed import Event, as_completed
+        from distributed import Event, wait
 
         event = Event(self.stop_event, client=self.client)
         for batch in batches:
@@ -155,16 +163,17 @@ class DaskExecutor:
                                pure=False, key=f"gdbench-batch-{i}-{uuid.uuid4().hex[:8]}"): b
             for i, b in enumerate(batches)
         }  # fmt: skip
-        pending = as_completed(list(futures))
-        for future in pending:
+        left = set(futures)
+        while left:
+            try:
+                done, pending = wait(list(left), timeout=POLL_S, return_when="FIRST_COMPLETED")
+                left = set(pending)
+            except TimeoutError:  # nothing finished within POLL_S: look for a stop request
+                done = set()
             if should_stop() and not event.is_set():
-                event.set()
-                for other in futures:
-                    if other.status == "pending":
-                        other.cancel()
-            if future.cancelled():
-                continue
-            yield futures[future], future.result()
+                event.set()  # running batches stop at an epoch, queued ones start nothing
+            for future in done:
+                yield futures[future], future.result()
 
     def close(self) -> None:
         self.client.close()
@@ -231,10 +240,13 @@ def run_batch(batch: Batch, compile: bool, threads: int, stop_event: str) -> lis
 
     from .engine import make_engines
 
+    should_stop = _RemoteStop(stop_event)
+    if should_stop.now():  # the sweep was stopped before this batch started
+        return []
     torch.set_num_threads(threads)
     engine = make_engines(compile=compile)[batch.engine]
     data = _data_for(_WORKER_DATA, batch.specs[0])
-    return engine.run(batch.specs, data, should_stop=_RemoteStop(stop_event))
+    return engine.run(batch.specs, data, should_stop=should_stop)
 
 
 class _RemoteStop:
@@ -245,12 +257,16 @@ class _RemoteStop:
         self.last, self.stopped = time.monotonic(), False
 
     def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self.stopped and now - self.last >= self.every_s:
-            from distributed import Event
+        if not self.stopped and time.monotonic() - self.last >= self.every_s:
+            self.now()
+        return self.stopped
 
-            self.last = now
-            self.stopped = Event(self.name).is_set()
+    def now(self) -> bool:
+        """Ask the scheduler at once."""
+        from distributed import Event
+
+        self.last = time.monotonic()
+        self.stopped = Event(self.name).is_set()
         return self.stopped
 
 
@@ -272,6 +288,22 @@ def _gdbench_version() -> str:
     from . import __version__
 
     return __version__
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored while worker processes are started: they inherit it
+    (Python keeps an inherited SIG_IGN), so a Ctrl-C sent to the terminal's process group
+    stops the sweep cleanly instead of killing its workers under it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _has_bokeh() -> bool:

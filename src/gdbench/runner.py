@@ -158,26 +158,31 @@ def run_sweep(
 
 def _batch_cap(
     todo: Sequence[RunSpec], engines: dict[str, Engine], options: SweepOptions, workers: int = 1
-) -> int:
-    """Runs per batch: the user's --max-batch, else small enough that a batch takes at
-    most BATCH_TARGET_S seconds (so a kill loses little) and that each of ``workers``
-    gets work."""
+) -> dict[str, int] | int | None:
+    """Runs per batch: the user's --max-batch, else per engine small enough that a batch
+    takes about BATCH_TARGET_S seconds (so a kill loses little, and a part of the results
+    folder holds that much work) and that each of ``workers`` gets work."""
     from .engine.schedule import auto_max_batch
     from .executors import US_PER_RUN_EPOCH, split_for_workers
 
     if options.max_batch is not None or not todo:
-        return options.max_batch or 1
-    per_run_s = todo[0].epochs * US_PER_RUN_EPOCH["batched"] * 1e-6
-    cap = min(auto_max_batch(todo[0]), max(1, int(BATCH_TARGET_S / per_run_s)))
+        return options.max_batch
     groups: dict[Any, int] = {}
     for spec in todo:
-        key = engines["batched"].batch_key(spec) if engines["batched"].accepts(spec) else None
+        key = engines["batched"].batch_key(spec) if engines["batched"].accepts(spec) else spec
         groups[key] = groups.get(key, 0) + 1
-    split = split_for_workers([n for k, n in groups.items() if k is not None], workers)
-    return max(1, min(cap, split or cap))
+    split = split_for_workers(list(groups.values()), workers)
+    caps = {}
+    for name in engines:
+        per_run_s = todo[0].epochs * US_PER_RUN_EPOCH.get(name, 250.0) * 1e-6
+        cap = max(1, int(BATCH_TARGET_S / per_run_s))
+        if name == "batched":
+            cap = min(cap, auto_max_batch(todo[0]))
+        caps[name] = max(1, min(cap, split or cap))
+    return caps
 
 
-BATCH_TARGET_S = 10.0
+BATCH_TARGET_S = 2.0
 """A batch should take seconds, not minutes: a kill loses at most the batch in flight."""
 
 
@@ -204,9 +209,10 @@ def _execute(
     try:
         with stop.installed():
             for batch, outcomes in executor.run(batches, hooks.on_epoch, stop, before):
-                for spec, outcome in zip(batch.specs, outcomes, strict=True):
+                started = batch.specs[: len(outcomes)]  # a stop may leave runs unstarted
+                for spec, outcome in zip(started, outcomes, strict=True):
                     hooks.run_end(spec, outcome)
-                store.add_batch(batch.specs, outcomes)
+                store.add_batch(started, outcomes)
                 store.flush()
                 if progress:
                     progress(len(store), n_runs)

@@ -34,11 +34,11 @@ def make_batches(
     specs: Sequence[RunSpec],
     engines: Mapping[str, Engine],
     choice: str,
-    max_batch: int | None,
+    max_batch: int | Mapping[str, int] | None,
 ) -> list[Batch]:
     """Give each spec an engine (``choice``, or under ``auto`` the first in ``engines``
-    that accepts it) and group runs the engine may stack into batches of at most
-    ``max_batch`` (by default from free memory)."""
+    that accepts it) and group runs the engine may batch into batches of at most
+    ``max_batch`` (one number, or one per engine name; by default from free memory)."""
     if choice != AUTO and choice not in engines:
         raise UsageError(
             f"{choice!r} is unknown; use one of {', '.join(ENGINE_CHOICES)}", param="engine"
@@ -53,7 +53,8 @@ def make_batches(
         else:
             groups.setdefault((name, key), []).append(spec)
     for (name, _), members in groups.items():
-        size = max_batch or auto_max_batch(members[0])
+        cap = max_batch.get(name) if isinstance(max_batch, Mapping) else max_batch
+        size = cap or auto_max_batch(members[0])
         for start in range(0, len(members), size):
             batches.append(Batch(name, tuple(members[start : start + size])))
     return batches

@@ -8,14 +8,24 @@ not, on parameters shaped as ``nn.Linear(1, 1)``'s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import torch
 
 from ..plan import RunSpec
-from .base import Data, Engine, Trainer, implementation_of, init_params, run_losses, sample_rows
-from .records import EngineInfo
+from .base import (
+    Data,
+    Engine,
+    OnEpoch,
+    ShouldStop,
+    Trainer,
+    implementation_of,
+    init_params,
+    run_losses,
+    sample_rows,
+)
+from .records import EngineInfo, RunResult
 
 
 class SequentialTrainer(Trainer):
@@ -65,9 +75,35 @@ class SequentialTrainer(Trainer):
 
 
 class SequentialEngine(Engine):
-    """Every run on its own ``nn.Linear``-shaped parameters: the reference semantics."""
+    """Every run on its own ``nn.Linear``-shaped parameters: the reference semantics.
+
+    A batch of this engine is a list of runs done one after the other (so that a part of
+    the results folder holds seconds of work, not one short run); each is trained, timed
+    and fails on its own.
+    """
 
     name = "sequential"
 
+    def batch_key(self, spec: RunSpec) -> Hashable:
+        return (spec.task, spec.device)
+
     def trainer(self, specs: Sequence[RunSpec], data: Data) -> SequentialTrainer:
         return SequentialTrainer(specs, data)
+
+    def run(
+        self,
+        specs: Sequence[RunSpec],
+        data: Data,
+        *,
+        on_epoch: OnEpoch | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> list[RunResult]:
+        """One result per run that started: after a stop request, the run in progress
+        ends ``interrupted`` and the rest of the batch is not started."""
+        results: list[RunResult] = []
+        for spec in specs:
+            if results and should_stop is not None and should_stop():
+                break
+            one = super().run([spec], data, on_epoch=on_epoch, should_stop=should_stop)
+            results.extend(one)
+        return results
