@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .options import DEFAULT_TARGET
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .engine.base import OnEpoch, ShouldStop
     from .engine.records import RunResult
     from .engine.schedule import Batch
+    from .measure import Measurer, Measures
     from .plan import RunSpec
 
 SCHEDULER_ENV = "GDBENCH_SCHEDULER"
@@ -76,14 +78,16 @@ class InProcess:
         on_epoch: OnEpoch | None,
         should_stop: ShouldStop,
         before: Callable[[Batch], None],
-    ) -> Iterator[tuple[Batch, list[RunResult]]]:
+    ) -> Iterator[tuple[Batch, list[RunResult], list[Measures] | None]]:
+        """(batch, results, None): the store measures them here."""
         for batch in batches:
             if should_stop():
                 return
             before(batch)
             data = _data_for(self._data, batch.specs[0])
             engine = self.engines[batch.engine]
-            yield batch, engine.run(batch.specs, data, on_epoch=on_epoch, should_stop=should_stop)
+            outcomes = engine.run(batch.specs, data, on_epoch=on_epoch, should_stop=should_stop)
+            yield batch, outcomes, None
 
     def close(self) -> None:
         pass
@@ -103,15 +107,30 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(
-        self, address: str | None, workers: int, compile: bool = False, threads: int = 1
+        self,
+        address: str | None,
+        workers: int,
+        compile: bool = False,
+        threads: int = 1,
+        target: float = DEFAULT_TARGET,
     ) -> None:
         from distributed import Client, LocalCluster
 
-        self.compile, self.threads = compile, threads
+        self.compile, self.threads, self.target = compile, threads, target
         self.cluster = None
         if address is None:
-            with _signals_ignored():  # Ctrl-C reaches the process group: the sweep stops
-                self.cluster = LocalCluster(  # its workers, they do not stop themselves
+            import dask
+
+            # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers, which stops glibc from
+            # raising its mmap threshold: every (R, N) tensor of a step is then mmapped
+            # and zeroed afresh. Measured: 5x slower batched steps. Keep glibc's default.
+            environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+            environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+            with (
+                dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+                _signals_ignored(),  # Ctrl-C reaches the process group: the sweep stops
+            ):  # its workers, they do not stop themselves
+                self.cluster = LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
                     dashboard_address=":0" if _has_bokeh() else None,
                     silence_logs=logging.ERROR,
@@ -152,7 +171,9 @@ class DaskExecutor:
         on_epoch: OnEpoch | None,
         should_stop: ShouldStop,
         before: Callable[[Batch], None],
-    ) -> Iterator[tuple[Batch, list[RunResult]]]:
+    ) -> Iterator[tuple[Batch, list[RunResult], list[Measures] | None]]:
+        """(batch, results, measures) as batches finish: workers measure their runs
+        against the optimum too, so the coordinator only stores."""
         from distributed import Event, wait
 
         event = Event(self.stop_event, client=self.client)
@@ -160,7 +181,8 @@ class DaskExecutor:
             before(batch)
         futures = {
             self.client.submit(run_batch, b, self.compile, self.threads, self.stop_event,
-                               pure=False, key=f"gdbench-batch-{i}-{uuid.uuid4().hex[:8]}"): b
+                               self.target, pure=False,
+                               key=f"gdbench-batch-{i}-{uuid.uuid4().hex[:8]}"): b
             for i, b in enumerate(batches)
         }  # fmt: skip
         left = set(futures)
@@ -173,7 +195,8 @@ class DaskExecutor:
             if should_stop() and not event.is_set():
                 event.set()  # running batches stop at an epoch, queued ones start nothing
             for future in done:
-                yield futures[future], future.result()
+                outcomes, measures = future.result()
+                yield futures[future], outcomes, measures
 
     def close(self) -> None:
         self.client.close()
@@ -198,6 +221,7 @@ def choose_executor(
     compile: bool,
     threads: int | None,
     needs_this_process: bool,
+    target: float = DEFAULT_TARGET,
 ) -> InProcess | DaskExecutor:
     """In process, a local cluster, or the given scheduler (see the module docstring).
 
@@ -210,11 +234,11 @@ def choose_executor(
     if needs_this_process:
         return InProcess(compile)
     if scheduler:
-        return DaskExecutor(scheduler, 0, compile, threads or 1)
+        return DaskExecutor(scheduler, 0, compile, threads or 1, target)
     n = workers if workers is not None else usable_cores()
     worth_it = workers is not None or estimate_seconds(batches) >= PARALLEL_MIN_S
     if n > 1 and len(batches) > 1 and worth_it:
-        return DaskExecutor(None, n, compile, threads or 1)
+        return DaskExecutor(None, n, compile, threads or 1, target)
     return InProcess(compile)
 
 
@@ -231,22 +255,29 @@ def split_for_workers(group_sizes: Sequence[int], workers: int) -> int | None:
 # ---------------------------------------------------------------- on the workers
 
 _WORKER_DATA: dict[tuple[Any, str], tuple[torch.Tensor, torch.Tensor]] = {}
+_WORKER_MEASURERS: dict[float, Measurer] = {}
 
 
-def run_batch(batch: Batch, compile: bool, threads: int, stop_event: str) -> list[RunResult]:
-    """Run one batch on a worker, with ``threads`` intra-op threads; it stops at the
-    current epoch once the sweep's stop event is set (polled at most every 0.5 s)."""
+def run_batch(
+    batch: Batch, compile: bool, threads: int, stop_event: str, target: float
+) -> tuple[list[RunResult], list[Measures]]:
+    """Run one batch on a worker, with ``threads`` intra-op threads, and measure its runs
+    against their optimum (cached per worker); it stops at the current epoch once the
+    sweep's stop event is set (polled at most every 0.5 s)."""
     import torch
 
     from .engine import make_engines
+    from .measure import Measurer
 
     should_stop = _RemoteStop(stop_event)
     if should_stop.now():  # the sweep was stopped before this batch started
-        return []
+        return [], []
     torch.set_num_threads(threads)
     engine = make_engines(compile=compile)[batch.engine]
     data = _data_for(_WORKER_DATA, batch.specs[0])
-    return engine.run(batch.specs, data, should_stop=should_stop)
+    outcomes = engine.run(batch.specs, data, should_stop=should_stop)
+    measurer = _WORKER_MEASURERS.setdefault(target, Measurer(target))
+    return outcomes, measurer.measure_batch(batch.specs[: len(outcomes)], outcomes)
 
 
 class _RemoteStop:

@@ -56,17 +56,14 @@ class Measurer:
     def measure_batch(
         self, specs: Sequence[RunSpec], results: Sequence[RunResult]
     ) -> list[Measures]:
-        """Measures for one batch; its ok runs' end points seed a numerical optimum."""
-        starts = [(r.weights, r.b) for r in results if r.status == OK]
-        return [self.measure(s, r, starts) for s, r in zip(specs, results, strict=True)]
+        """Measures for the runs of one batch."""
+        return [self.measure(s, r) for s, r in zip(specs, results, strict=True)]
 
-    def measure(
-        self, spec: RunSpec, result: RunResult, starts: Sequence[tuple[Any, float]] = ()
-    ) -> Measures:
+    def measure(self, spec: RunSpec, result: RunResult) -> Measures:
         if result.status == ERROR or not result.weights:
             return Measures(_columns(None, self.target), np.zeros(0))
         try:
-            optimum = self.optima.get(spec.task, spec.loss, starts)
+            optimum = self.optima.get(spec.task, spec.loss)
         except OptimumError as exc:
             columns = _columns(None, self.target)
             columns.update(optimum_method=FAILED, error=result.error or str(exc))

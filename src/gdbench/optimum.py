@@ -3,8 +3,10 @@
 A loss may register an exact solver with itself (``register("l1", fn, optimum=solver)``):
 ``solver(x, y, **hyperparameters) -> (w, b)`` on the run's samples in float64. Without
 one, gdbench computes a numerical reference: a quasi-Newton method (L-BFGS-B, float64,
-gradients by autograd) from least squares and from the given starting points (the runs'
-end points), to tight tolerance. Either way gdbench evaluates the loss at the optimum
+gradients by autograd) from least squares and from the true parameters, to tight
+tolerance, keeping the better end. The starts are fixed, not taken from the runs, so the
+reference does not depend on which batch finished first: it is the same in process and
+on every worker of a cluster. Either way gdbench evaluates the loss at the optimum
 itself, in float64, with the loss's own function, so ``gap = loss - optimum`` compares like
 with like. One optimum per (data, loss, hyper-parameters), cached for the sweep.
 """
@@ -69,11 +71,11 @@ class Optima:
     def __init__(self) -> None:
         self._cache: dict[tuple[Any, Any], Optimum | OptimumError] = {}
 
-    def get(self, task: Task, loss: Choice, starts: Sequence[tuple[Any, float]] = ()) -> Optimum:
+    def get(self, task: Task, loss: Choice) -> Optimum:
         key = (task, loss)
         if key not in self._cache:
             try:
-                self._cache[key] = compute_optimum(task, loss, starts)
+                self._cache[key] = compute_optimum(task, loss)
             except Exception as exc:  # a fault of the loss plugin: its runs say so
                 how = "solver" if loss.component.optimum is not None else "numerical optimum"
                 self._cache[key] = OptimumError(
@@ -86,7 +88,7 @@ class Optima:
         return found
 
 
-def compute_optimum(task: Task, loss: Choice, starts: Sequence[tuple[Any, float]] = ()) -> Optimum:
+def compute_optimum(task: Task, loss: Choice) -> Optimum:
     """The exact optimum when the loss registered a solver, else a numerical reference."""
     x, y = samples64(task)
     solver = loss.component.optimum
@@ -95,7 +97,8 @@ def compute_optimum(task: Task, loss: Choice, starts: Sequence[tuple[Any, float]
         w = np.asarray(w, dtype=np.float64).reshape(-1)
         method = EXACT
     else:
-        w, b = numerical_optimum(loss, x, y, starts)
+        truth = ([task.w_true] * task.dim, task.b_true)
+        w, b = numerical_optimum(loss, x, y, [truth])
         method = NUMERICAL
     value = float(mean_loss(loss, x, y, w[None, :], [b])[0])
     return Optimum(tuple(float(v) for v in w), float(b), value, method)
@@ -104,7 +107,8 @@ def compute_optimum(task: Task, loss: Choice, starts: Sequence[tuple[Any, float]
 def numerical_optimum(
     loss: Choice, x: np.ndarray, y: np.ndarray, starts: Sequence[tuple[Any, float]] = ()
 ) -> tuple[np.ndarray, float]:
-    """L-BFGS-B in float64 from least squares and each start; the best end point."""
+    """L-BFGS-B in float64 from least squares and each of ``starts`` ((w, b) pairs); the
+    best end point."""
     from scipy.optimize import minimize
 
     design = np.column_stack([x, np.ones(len(y))])

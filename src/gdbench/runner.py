@@ -126,7 +126,7 @@ def run_sweep(
     hooks = Lifecycle(plugin_set)
     executor = choose_executor(
         batches, options.workers, options.scheduler, options.compile, options.threads,
-        needs_this_process=hooks.on_epoch is not None,
+        needs_this_process=hooks.on_epoch is not None, target=options.target,
     )  # fmt: skip
     try:
         if isinstance(executor, DaskExecutor):
@@ -208,11 +208,11 @@ def _execute(
 
     try:
         with stop.installed():
-            for batch, outcomes in executor.run(batches, hooks.on_epoch, stop, before):
+            for batch, outcomes, measures in executor.run(batches, hooks.on_epoch, stop, before):
                 started = batch.specs[: len(outcomes)]  # a stop may leave runs unstarted
                 for spec, outcome in zip(started, outcomes, strict=True):
                     hooks.run_end(spec, outcome)
-                store.add_batch(started, outcomes)
+                store.add_batch(started, outcomes, measures)
                 store.flush()
                 if progress:
                     progress(len(store), n_runs)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .engine.records import RunResult
 from .errors import UsageError
-from .measure import Measurer
+from .measure import Measurer, Measures
 from .options import HistoryPolicy
 from .plan import RunSpec
 from .results import (
@@ -84,10 +84,17 @@ class ResultsStore:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def add_batch(self, specs: Sequence[RunSpec], results: Sequence[RunResult]) -> None:
-        """Measure a finished batch against its optimum and save it (history part, then
-        runs part); only then does it count as saved."""
-        measures = self.measurer.measure_batch(specs, results)
+    def add_batch(
+        self,
+        specs: Sequence[RunSpec],
+        results: Sequence[RunResult],
+        measures: Sequence[Measures] | None = None,
+    ) -> None:
+        """Save a finished batch (history part, then runs part); only then does it count
+        as saved. ``measures`` against the optimum are computed here unless given (a
+        worker that ran the batch measured it already)."""
+        if measures is None:
+            measures = self.measurer.measure_batch(specs, results)
         rows = [
             run_row(spec, result, self.environment, m.columns)
             for spec, result, m in zip(specs, results, measures, strict=True)
