@@ -35,10 +35,11 @@ if TYPE_CHECKING:
     from .plan import RunSpec
 
 SCHEDULER_ENV = "GDBENCH_SCHEDULER"
-PARALLEL_MIN_S = 8.0
-"""Below this estimated compute time a sweep runs in process: starting a local cluster
-and importing torch in its workers costs ~2.5 s here (measured), and a sweep's batches
-need seconds each before two workers pay that back."""
+PARALLEL_MIN_S = 60.0
+"""Below this estimated compute time a sweep runs in process: a local cluster costs ~3 s
+to start and each worker ~3.5 s to warm up here, and the coordinating process then still
+does the storing; measured (docs/performance.md), two workers are no faster at 7 s of
+compute and 1.05x faster at 60 s."""
 POLL_S = 0.2
 """How often the sweep looks for finished batches and for a stop request."""
 US_PER_RUN_EPOCH = {"batched": 6.0, "sequential": 250.0}
