@@ -35,3 +35,42 @@ def test_help_shows_the_bracket_grammar_literally(cli):
     text = " ".join(result.stdout.split())
     assert "'adam[lr=0.001,0.01;betas=0.9:0.99]'" in text
     assert "'loss:huber[delta=0.5]'" in text
+
+
+HOW_IT_RAN = ["setup_s", "train_s", "epoch_us", "seconds_to_target"]
+
+
+def test_config_round_trips_through_the_results_folder(cli, tmp_path):
+    first = cli("run", "-p", "sgd,adam", "-p", "mse", "--seeds", "2", "--data-seeds", "2",
+                "--epochs", "40", "--lr", "0.01,0.02", "--history", "every:5", "--no-plot",
+                "--out", str(tmp_path / "a"))  # fmt: skip
+    assert first.exit_code == 0, first.stderr
+    folder = results_dir(tmp_path / "a")
+    again = cli("run", "--config", str(folder / "sweep.toml"), "--out", str(tmp_path / "b"))
+    assert again.exit_code == 0, again.stderr
+    a = pd.read_parquet(folder / "runs.parquet").drop(columns=HOW_IT_RAN)
+    b = pd.read_parquet(results_dir(tmp_path / "b") / "runs.parquet").drop(columns=HOW_IT_RAN)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 2 * 2 * 2 * 2  # optimizers x lrs x seeds x data seeds
+
+
+def test_the_command_line_wins_over_the_config_file(cli, tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text('[run]\nplugins = ["sgd", "adam"]\nepochs = 30\nseeds = [3, 4]\n')
+    result = cli("run", "--config", str(config), "--epochs", "7", "--out", str(tmp_path),
+                 "--no-plot")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    runs = pd.read_parquet(results_dir(tmp_path) / "runs.parquet")
+    assert set(runs["epochs"]) == {7} and sorted(set(runs["seed"])) == [3, 4]
+    assert list(dict.fromkeys(runs["optimizer"])) == ["sgd", "adam"]
+
+
+def test_a_bad_config_file_is_one_line(cli, tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text("[run]\nepoch = 5\n")
+    result = cli("run", "--config", str(config), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert "unknown option 'epoch'; did you mean 'epochs'?" in line
+    config.write_text("[run\n")
+    assert "is not valid TOML" in cli("run", "--config", str(config)).stderr

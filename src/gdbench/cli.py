@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -75,6 +75,7 @@ def parse_floats(text: str | None, param: str) -> list[float]:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     plugins: Annotated[
         list[str] | None,
         typer.Option(
@@ -173,25 +174,48 @@ def run(
             metavar="ADDRESS",
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Take options from the [run] table of this TOML file (e.g. a results "
+            "folder's sweep.toml); options on the command line win.",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> None:
     """Run every combination of the selected components and compare them."""
+    args = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
     try:
-        from .options import SweepOptions
-        from .task import Task
-
-        task = Task(
-            n_samples, w_true, b_true, noise_std, x_low, x_high, data_seed,
-            dim=dim, condition=condition, noise=noise, outliers=outliers,
-        )  # fmt: skip
-        options = SweepOptions.from_arguments(
-            plugins or "sgd", epochs=epochs, lr=parse_floats(lr, "lr"), seeds=seeds, device=device,
-            task=task, out=out, plot=plot, engine=engine, compile=compile, max_batch=max_batch,
-            data_seeds=data_seeds, target=target, diverge_factor=diverge_factor, threads=threads,
-            history=history, resume=resume, force=force, workers=workers, scheduler=scheduler,
-        )  # fmt: skip
-        _run_and_report(options)
+        if config is not None:
+            args = _with_config(ctx, args, config)
+        _run_and_report(_options(args))
     except UsageError as exc:
         raise fail(exc) from None
+
+
+def _with_config(ctx: typer.Context, args: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``args`` with every option the command line left at its default taken from the
+    file (lists in the file become the command line's comma lists where needed)."""
+    from .config import load_config
+
+    merged = dict(args)
+    for key, value in load_config(path).items():
+        source = ctx.get_parameter_source(key)  # typer may bundle its own click: by name
+        if source is None or source.name == "DEFAULT":
+            merged[key] = value
+    return merged
+
+
+def _options(args: dict[str, Any]) -> SweepOptions:
+    from .options import SweepOptions
+    from .task import TASK_FIELDS, Task
+
+    task = Task(**{name: args[name] for name, _ in TASK_FIELDS})
+    plugins, lr = args["plugins"], args["lr"]
+    if isinstance(lr, str) or lr is None:
+        lr = parse_floats(lr, "lr")
+    other = {k: v for k, v in args.items() if k not in {*dict(TASK_FIELDS), "plugins", "lr"}}
+    return SweepOptions.from_arguments(plugins or "sgd", lr=lr, task=task, **other)
 
 
 def _run_and_report(options: SweepOptions) -> None:

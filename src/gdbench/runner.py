@@ -107,7 +107,7 @@ def run_sweep(
     from .plan import build_plan
     from .plugins import get_plugins
     from .selection import select
-    from .store import ResultsStore, make_out_dir
+    from .store import ResultsStore, atomic_write, make_out_dir
     from .threads import thread_policy
     from .validate import validate_selection
 
@@ -149,6 +149,11 @@ def run_sweep(
                 out_dir, meta, environment(devices), Measurer(options.target), options.history
             )
             store.write_data(options.tasks)
+            if out_dir is not None:
+                from .config import FILE, dumps
+
+                text = dumps(options)
+                atomic_write(out_dir / FILE, lambda p: p.write_text(text))
             results = _execute(batches, executor, store, hooks, progress)
     finally:
         executor.close()
