@@ -143,3 +143,18 @@ def test_a_vanished_results_folder_is_one_line_and_exit_1(cli, tmp_path, monkeyp
     assert result.exit_code == 1, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("gdbench: error: cannot write results (") and str(tmp_path) in line
+
+
+def test_gdbench_resume_reads_the_sweep_from_its_folder(cli, tmp_path):
+    """`gdbench resume DIR` needs nothing but the folder (its sweep.toml)."""
+    first = gdbench.run("sgd,adam", seeds=3, epochs=20, device="cpu", out=tmp_path, plot=False)
+    runs = pd.read_parquet(first.out_dir / "runs.parquet")
+    kept = runs[runs["optimizer"] == "sgd"]  # as if the sweep had stopped after sgd
+    kept.to_parquet(first.out_dir / "runs.parquet", index=False)
+    result = cli("resume", str(first.out_dir))
+    assert result.exit_code == 0, result.stderr
+    meta = json.loads((first.out_dir / "meta.json").read_text())
+    assert meta["resumes"][-1]["runs_to_compute"] == 3 and meta["n_runs_saved"] == 6
+    again = pd.read_parquet(first.out_dir / "runs.parquet").drop(columns=HOW_IT_RAN)
+    pd.testing.assert_frame_equal(again, runs.drop(columns=HOW_IT_RAN))
+    assert cli("resume", str(tmp_path / "nowhere")).exit_code == 2

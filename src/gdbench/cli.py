@@ -312,6 +312,37 @@ def _stdout_console() -> Console:
     return Console(width=160 if wide else None)
 
 
+@app.command("resume")
+def resume_command(
+    folder: Annotated[Path, typer.Argument(help="A results folder of an unfinished sweep.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Accept changed plugin versions (their runs rerun).")
+    ] = False,
+) -> None:
+    """Finish a sweep from its results folder: its sweep.toml says what the sweep was,
+    and only the runs not saved there are computed."""
+    try:
+        from .config import FILE, load_config
+
+        if not (folder / FILE).is_file():
+            raise UsageError(f"{str(folder)!r} holds no {FILE}; is it a results folder?",
+                             param="folder")  # fmt: skip
+        args = {**_defaults(), **load_config(folder / FILE), "resume": folder, "force": force}
+        _run_and_report(_options(args))
+    except UsageError as exc:
+        raise fail(exc) from None
+
+
+def _defaults() -> dict[str, Any]:
+    """Every option of ``gdbench run`` at its default, by Python name."""
+    import inspect
+
+    skip = {"ctx", "config"}
+    return {
+        name: p.default for name, p in inspect.signature(run).parameters.items() if name not in skip
+    }
+
+
 @app.command("plugins")
 def plugins_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,

@@ -138,6 +138,8 @@ class ResultsStore:
             return Results(runs_table(self._rows), history_table(self._frames), None)
         results = compact(self.out_dir)
         self.flush(**meta_updates)
+        self.meta["n_runs_saved"] = len(results.runs)  # a resumed folder: every run in it
+        write_json(self.out_dir / "meta.json", self.meta)
         return results
 
 
