@@ -89,6 +89,7 @@ def test_progress_counts_runs():
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) == 6
 
 
+@pytest.mark.slow  # several seconds: runs in CI with the other slow tests
 def test_compiled_step_gives_the_same_curves_within_float32_rounding():
     kw = {"seeds": COMPILE_MIN_RUNS, "epochs": 40}  # the smallest batch that compiles
     compiled = run_cpu("adam,mse", compile=True, **kw)

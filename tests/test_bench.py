@@ -52,6 +52,7 @@ def test_gdbench_bench_writes_json_table_and_parquet(saved_bench):
     assert list(base.glob("hist*.svg"))
 
 
+@pytest.mark.slow  # several seconds: runs in CI with the other slow tests
 def test_compare_with_a_saved_run(saved_bench, cli, tmp_path):
     base, _ = saved_bench
     result = cli("bench", "-p", "sgd", "--device", "cpu", "--out", str(tmp_path), *FAST,

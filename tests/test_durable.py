@@ -40,6 +40,7 @@ def _same_tables(a: gdbench.Results, b: gdbench.Results) -> None:
     pd.testing.assert_frame_equal(a.history, b.history)
 
 
+@pytest.mark.slow  # several seconds: runs in CI with the other slow tests
 def test_sigkill_then_resume_gives_the_uninterrupted_tables(tmp_path):
     whole = gdbench.run(**SWEEP, out=tmp_path / "whole")
     proc = subprocess.Popen(_cli(tmp_path / "killed", "--max-batch", "2"),
@@ -61,6 +62,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_tables(tmp_path):
     _same_tables(whole, gdbench.load(folder))
 
 
+@pytest.mark.slow  # several seconds: runs in CI with the other slow tests
 def test_sigterm_saves_the_runs_in_flight_as_interrupted(tmp_path):
     cmd = _cli(tmp_path, "--engine", "batched", "--seeds", "200", "--epochs", "3000")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -74,3 +74,27 @@ def test_a_bad_config_file_is_one_line(cli, tmp_path):
     assert "unknown option 'epoch'; did you mean 'epochs'?" in line
     config.write_text("[run\n")
     assert "is not valid TOML" in cli("run", "--config", str(config)).stderr
+
+
+def test_a_sweep_that_cannot_fit_is_refused_before_anything_starts(cli, tmp_path):
+    """Ten million runs are judged from the selection alone, before any is planned."""
+    result = cli("run", "-p", "sgd,adam", "--seeds", "10000000", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert "this sweep needs ~" in line and "--history every:K" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_estimate_of_a_long_sweep_comes_from_a_probe():
+    from gdbench.estimate import estimate
+    from gdbench.options import SweepOptions
+    from gdbench.plugins import get_plugins
+    from gdbench.selection import select
+
+    options = SweepOptions.from_arguments("adam", seeds=20_000, history="every:10")
+    plan = estimate(select(get_plugins().registry, "adam"), options, ["cpu"])
+    assert plan.runs == 20_000 and plan.history_rows == 20_000 * 51
+    assert plan.seconds is not None and plan.seconds > 0
+    assert "20,000 runs × 500 epochs: about" in plan.describe()
+    small = SweepOptions.from_arguments("adam", seeds=3)
+    assert estimate(select(get_plugins().registry, "adam"), small, ["cpu"]).seconds is None

@@ -100,6 +100,7 @@ def run_sweep(
     from .devices import resolve_devices
     from .engine import make_engines
     from .engine.schedule import make_batches
+    from .estimate import LOOK_S, check_fits, estimate
     from .executors import DaskExecutor, choose_executor
     from .lifecycle import Lifecycle
     from .measure import Measurer
@@ -115,6 +116,10 @@ def run_sweep(
     selection = select(plugin_set.registry, options.plugins, options.lrs)
     devices = resolve_devices(list(options.device))
     validate_selection(selection)
+    plan = estimate(selection, options, devices)  # before planning: sizes only
+    check_fits(plan, options.resume or options.out)
+    if notify and plan.seconds is not None and plan.seconds > LOOK_S:
+        notify(plan.describe())
     specs = build_plan(
         selection, options.seeds, devices, options.epochs, options.tasks, options.diverge_factor
     )
