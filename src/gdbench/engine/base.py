@@ -51,9 +51,12 @@ def run_losses(
     the CPU. (The notebook's ``nn.Linear`` computes the same ``w·x + b`` through a matrix
     product; the results agree to float32 rounding.)
     """
-    pred = torch.addcmul(b, w[:, :1], x_rows[:1])
-    for j in range(1, x_rows.shape[0]):
-        pred = torch.addcmul(pred, w[:, j : j + 1], x_rows[j : j + 1])
+    if x_rows.shape[0] == 1:  # one feature: no slicing, which autograd would record
+        pred = torch.addcmul(b, w, x_rows)
+    else:
+        pred = torch.addcmul(b, w[:, :1], x_rows[:1])
+        for j in range(1, x_rows.shape[0]):
+            pred = torch.addcmul(pred, w[:, j : j + 1], x_rows[j : j + 1])
     target = y_row if y_row.shape == pred.shape else y_row.expand_as(pred)
     return loss_fn(pred, target, **loss_kw).mean(dim=1)
 
