@@ -233,3 +233,20 @@ def test_startup_does_not_import_torch_or_pandas(argv):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY=\n" in proc.stderr, proc.stderr
     assert proc.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "--epochs", "abc"], "Invalid value for '--epochs'"),
+        (["run", "--bogus"], "No such option: --bogus"),
+        (["resume"], "Missing argument"),
+    ],
+)
+def test_clicks_own_usage_errors_are_one_line_too(args, fragment):
+    """Errors the command-line parser finds before gdbench sees the values: through the
+    installed console script, they read like gdbench's own."""
+    proc = gdbench_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("gdbench: error: ") and fragment in line and "--help" in line

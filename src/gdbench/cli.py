@@ -442,5 +442,19 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: click's own usage errors (``--epochs abc``, an unknown
+    option, a missing argument) become the same one line as gdbench's, exit status 2."""
+    try:  # typer bundles its own click in recent versions
+        from typer._click import exceptions as click_errors
+    except ImportError:  # pragma: no cover - older typer with the click package
+        from click import exceptions as click_errors  # type: ignore[no-redef]
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="gdbench", standalone_mode=False)
+    except click_errors.UsageError as exc:
+        where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        typer.echo(f"gdbench: error: {message}{where}", err=True)
+        sys.exit(USAGE_EXIT)
+    sys.exit(code if isinstance(code, int) else 0)
