@@ -83,6 +83,7 @@ def test_a_local_cluster_gives_the_in_process_tables(local, tmp_path):
     meta = json.loads((res.out_dir / "meta.json").read_text())
     assert meta["executor"]["executor"] == "dask" and meta["executor"]["workers"] == 2
     assert meta["executor"]["embedded"] is True
+    assert meta["executor"]["dashboard"].startswith("http://127.0.0.1:")
 
 
 class KillsAWorker:

@@ -133,7 +133,7 @@ class DaskExecutor:
             ):  # its workers, they do not stop themselves
                 self.cluster = LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
-                    dashboard_address=":0" if _has_bokeh() else None,
+                    dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
                     silence_logs=logging.ERROR,
                 )  # fmt: skip
             self.client = Client(self.cluster)
