@@ -19,7 +19,7 @@ from gdbench.results import (
     PER_EPOCH,
     RUNS_COLUMNS,
     RUNS_SCHEMA,
-    history_frame,
+    history_batch,
     history_table,
     run_row,
     runs_table,
@@ -131,6 +131,10 @@ def test_best_loss_is_the_lowest_finite_loss_seen(spec):
     assert row["error"] == "RuntimeError: boom"
 
 
+def history_frame(run_id, result, gap=None):
+    return history_batch([run_id], [result], [gap])
+
+
 def test_history_frame():
     frame = history_frame(7, result())
     assert tuple(frame.columns) == HISTORY_COLUMNS
@@ -143,6 +147,10 @@ def test_history_frame():
     assert history_frame(7, partial)["grad_norm"].isna().all()
     empty = history_frame(8, RunResult(8, "error", 0))
     assert empty.empty and tuple(empty.columns) == HISTORY_COLUMNS
+    both = history_batch([4, 2], [result(), result(losses=(3.0, 2.0))],
+                         [np.array([0.5, 0.25, 0.1]), None])  # fmt: skip
+    assert list(both["run_id"]) == [4, 4, 4, 2, 2] and list(both["epoch"]) == [1, 2, 3, 1, 2]
+    assert list(both["gap"][:3]) == [0.5, 0.25, 0.1] and both["gap"][3:].isna().all()
 
 
 def test_runs_table_orders_runs_and_columns(spec):

@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .engine.schedule import Batch
     from .options import SweepOptions
     from .selection import Selection
 
 from .errors import UsageError
 
+US_PER_RUN_EPOCH = {"batched": 6.0, "sequential": 250.0}
+"""Rough cost per run-epoch on one CPU thread (docs/performance.md): for decisions that
+need no precision (batch sizes, whether a cluster could pay off); announced times come
+from a probe."""
 LOOK_S = 30.0
 """Sweeps estimated to take longer than this are announced before they start."""
 RUN_ROW_BYTES = 2_000
@@ -69,8 +76,6 @@ def sweep_size(selection: Selection, options: SweepOptions, n_devices: int) -> i
 
 def estimate(selection: Selection, options: SweepOptions, devices: list[str]) -> Estimate:
     """Size, disk and memory of the sweep; its time too when that may exceed LOOK_S."""
-    from .executors import US_PER_RUN_EPOCH
-
     runs = sweep_size(selection, options, len(devices))
     every = options.history.every
     kept = 0 if every is None else min(options.epochs, math.ceil(options.epochs / every) + 1)
@@ -79,6 +84,14 @@ def estimate(selection: Selection, options: SweepOptions, devices: list[str]) ->
     if rough > LOOK_S:
         seconds = runs * options.epochs * probe(selection, options, devices[0]) * 1e-6
     return Estimate(runs, options.epochs, runs * kept, seconds)
+
+
+def rough_seconds(batches: Sequence[Batch]) -> float:
+    """Compute time of ``batches`` on one thread, from per-engine costs per run-epoch."""
+    return sum(
+        len(b.specs) * b.specs[0].epochs * US_PER_RUN_EPOCH.get(b.engine, 250.0) * 1e-6
+        for b in batches
+    )
 
 
 def probe(selection: Selection, options: SweepOptions, device: str) -> float:

@@ -18,17 +18,18 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .estimate import rough_seconds
 from .options import DEFAULT_TARGET
 
 if TYPE_CHECKING:
     import torch
 
-    from .engine.base import OnEpoch, ShouldStop
+    from .engine.base import Engine, OnEpoch, ShouldStop
     from .engine.records import RunResult
     from .engine.schedule import Batch
     from .measure import Measurer, Measures
@@ -42,8 +43,6 @@ does the storing; measured (docs/performance.md), two workers are no faster at 7
 compute and 1.05x faster at 60 s."""
 POLL_S = 0.2
 """How often the sweep looks for finished batches and for a stop request."""
-US_PER_RUN_EPOCH = {"batched": 6.0, "sequential": 250.0}
-"""Rough cost per run-epoch on one CPU thread (docs/performance.md), for estimates."""
 
 
 def usable_cores() -> int:
@@ -53,24 +52,14 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def estimate_seconds(batches: Sequence[Batch]) -> float:
-    """Compute time of ``batches`` on one thread, from per-engine costs per run-epoch."""
-    return sum(
-        len(b.specs) * b.specs[0].epochs * US_PER_RUN_EPOCH.get(b.engine, 250.0) * 1e-6
-        for b in batches
-    )
-
-
 class InProcess:
     """Runs batches here, one after the other; ``on_epoch`` hooks and ``should_stop``
     work at every epoch."""
 
     name = "in-process"
 
-    def __init__(self, compile: bool = False) -> None:
-        from .engine import make_engines
-
-        self.engines = make_engines(compile=compile)
+    def __init__(self, engines: Mapping[str, Engine]) -> None:
+        self.engines = engines
         self._data: dict[tuple[Any, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def run(
@@ -217,6 +206,7 @@ class DaskExecutor:
 
 def choose_executor(
     batches: Sequence[Batch],
+    engines: Mapping[str, Engine],
     workers: int | None,
     scheduler: str | None,
     compile: bool,
@@ -233,14 +223,14 @@ def choose_executor(
     """
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     if needs_this_process:
-        return InProcess(compile)
+        return InProcess(engines)
     if scheduler:
         return DaskExecutor(scheduler, 0, compile, threads or 1, target)
     n = workers if workers is not None else usable_cores()
-    worth_it = workers is not None or estimate_seconds(batches) >= PARALLEL_MIN_S
+    worth_it = workers is not None or rough_seconds(batches) >= PARALLEL_MIN_S
     if n > 1 and len(batches) > 1 and worth_it:
         return DaskExecutor(None, n, compile, threads or 1, target)
-    return InProcess(compile)
+    return InProcess(engines)
 
 
 def split_for_workers(group_sizes: Sequence[int], workers: int) -> int | None:

@@ -199,16 +199,12 @@ def _best(result: RunResult) -> float:
     return min(finite) if finite else float("nan")
 
 
-def history_frame(run_id: int, result: RunResult, gap: np.ndarray | None = None) -> pd.DataFrame:
-    """One run's rows of the ``history`` table; ``gap`` per epoch (NaN if not given)."""
-    return history_batch([run_id], [result], [gap])
-
-
 def history_batch(
     run_ids: Sequence[int], results: Sequence[RunResult], gaps: Sequence[np.ndarray | None]
 ) -> pd.DataFrame:
-    """The ``history`` rows of several runs (a batch), built as one frame: per-run frames
-    cost ~1.5 ms each in pandas, more than training a run in a large batch."""
+    """The ``history`` rows of several runs (a batch), built as one frame (per-run frames
+    cost ~1.5 ms each in pandas, more than training a run in a large batch); ``gaps``
+    per run and epoch, NaN where None. Missing per-epoch values are NaN."""
     lengths = [r.epochs_run for r in results]
     columns: dict[str, np.ndarray] = {
         "run_id": np.repeat(np.asarray(run_ids, dtype=np.int64), lengths),

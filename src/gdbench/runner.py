@@ -108,7 +108,7 @@ def run_sweep(
     from .plan import build_plan
     from .plugins import get_plugins
     from .selection import select
-    from .store import ResultsStore, atomic_write, make_out_dir
+    from .store import ResultsStore, make_out_dir
     from .threads import thread_policy
     from .validate import validate_selection
 
@@ -130,7 +130,7 @@ def run_sweep(
     batches = make_batches(todo, engines, options.engine, _batch_cap(todo, engines, options))
     hooks = Lifecycle(plugin_set)
     executor = choose_executor(
-        batches, options.workers, options.scheduler, options.compile, options.threads,
+        batches, engines, options.workers, options.scheduler, options.compile, options.threads,
         needs_this_process=hooks.on_epoch is not None, target=options.target,
     )  # fmt: skip
     try:
@@ -153,12 +153,7 @@ def run_sweep(
             store = ResultsStore(
                 out_dir, meta, environment(devices), Measurer(options.target), options.history
             )
-            store.write_data(options.tasks)
-            if out_dir is not None:
-                from .config import FILE, dumps
-
-                text = dumps(options)
-                atomic_write(out_dir / FILE, lambda p: p.write_text(text))
+            store.write_inputs(options)
             results = _execute(batches, executor, store, hooks, progress)
     finally:
         executor.close()
@@ -173,7 +168,8 @@ def _batch_cap(
     takes about BATCH_TARGET_S seconds (so a kill loses little, and a part of the results
     folder holds that much work) and that each of ``workers`` gets work."""
     from .engine.schedule import auto_max_batch
-    from .executors import US_PER_RUN_EPOCH, split_for_workers
+    from .estimate import US_PER_RUN_EPOCH
+    from .executors import split_for_workers
 
     if options.max_batch is not None or not todo:
         return options.max_batch

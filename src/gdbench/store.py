@@ -27,7 +27,7 @@ import pandas as pd
 from .engine.records import RunResult
 from .errors import UsageError
 from .measure import Measurer, Measures
-from .options import HistoryPolicy
+from .options import HistoryPolicy, SweepOptions
 from .plan import RunSpec
 from .results import (
     HISTORY_COLUMNS,
@@ -39,10 +39,8 @@ from .results import (
     run_row,
     runs_table,
 )
-from .task import Task
 
 PARTS = "parts"
-FILES = ("runs.parquet", "runs.csv", "history.parquet", "meta.json")
 
 
 class ResultsStore:
@@ -117,13 +115,18 @@ class ResultsStore:
         atomic_write(parts / f"runs-{n}.parquet", lambda p: runs.to_parquet(p, index=False))
         self._next_part += 1
 
-    def write_data(self, tasks: Sequence[Task]) -> None:
-        """``data.parquet``: the exact float32 samples of every task, by data seed, so that
-        anyone can recompute the optima and gaps."""
+    def write_inputs(self, options: SweepOptions) -> None:
+        """What the sweep starts from: ``data.parquet`` (the exact float32 samples of
+        every data seed, so anyone can recompute the optima and gaps) and ``sweep.toml``
+        (its resolved options, so ``--config`` reruns it)."""
+        from . import config
+
         if self.out_dir is None:
             return
-        table = pd.concat([data_frame(task) for task in tasks], ignore_index=True)
+        table = pd.concat([data_frame(task) for task in options.tasks], ignore_index=True)
         atomic_write(self.out_dir / "data.parquet", lambda p: table.to_parquet(p, index=False))
+        text = config.dumps(options)
+        atomic_write(self.out_dir / config.FILE, lambda p: p.write_text(text))
 
     def flush(self, **meta_updates: Any) -> None:
         """Record progress in meta.json (the parts themselves are already on disk)."""
