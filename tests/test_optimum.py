@@ -6,6 +6,8 @@ The solvers are checked against independent computations on the samples gdbench 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -208,3 +210,32 @@ def test_the_kit_checks_a_registered_solver():
     check_plugin(LogCosh())  # no solver: the optimum check does not apply
     with pytest.raises(AssertionError, match="check_loss_optimum"):
         check_plugin(OffByALittle())
+
+
+def test_several_features_and_a_condition_number_keep_the_optimum_exact(tmp_path):
+    """--dim 3 --condition 100 -p momentum,mse: the optimum equals least squares on the
+    samples in data.parquet, and the conditioning is what was asked for, up to sampling."""
+    task = gdbench.Task(dim=3, condition=100)
+    res = gdbench.run("momentum,mse", task=task, out=tmp_path, device="cpu", plot=False)
+    data = pd.read_parquet(res.out_dir / "data.parquet")
+    x = data[["x0", "x1", "x2"]].to_numpy(np.float64)
+    design = np.column_stack([x, np.ones(len(x))])
+    coef = np.linalg.lstsq(design, data["y"].to_numpy(np.float64), rcond=None)[0]
+    row = res.runs.iloc[0]
+    expected = np.mean((design @ coef - data["y"].to_numpy(np.float64)) ** 2)
+    assert row.optimum_loss == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(json.loads(row.weights_opt), coef[:3], rtol=1e-9)
+    assert row.solved and len(json.loads(row.weights)) == 3
+    eig = np.linalg.eigvalsh(design.T @ design / len(x))
+    assert 80 < eig[-1] / eig[0] < 125  # κ = 100 in expectation
+
+
+@pytest.mark.parametrize("noise", [{"noise": "laplace"}, {"noise": "student-t", "outliers": 0.1}])
+def test_heavy_tailed_noise_keeps_the_l1_optimum_exact(tmp_path, noise):
+    res = gdbench.run("momentum,l1", task=gdbench.Task(**noise), out=tmp_path, device="cpu",
+                      plot=False)  # fmt: skip
+    data = pd.read_parquet(res.out_dir / "data.parquet")
+    x, y = data["x"].to_numpy(np.float64), data["y"].to_numpy(np.float64)
+    row = res.runs.iloc[0]
+    assert row.optimum_loss == pytest.approx(independent_optimum("l1", x, y), rel=1e-6)
+    assert row.optimum_method == "exact" and row.gap > -1e-7

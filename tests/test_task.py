@@ -79,3 +79,34 @@ def test_task_parameters_are_normalised():
     assert type(t.n_samples) is int and type(t.w_true) is float and type(t.b_true) is float
     assert hash(t) == hash(Task(n_samples=20, w_true=1.5, b_true=1.0, data_seed=2**63 - 1))
     assert t.as_dict()["n_samples"] == 20
+
+
+@pytest.mark.parametrize("noise", ["normal", "laplace", "student-t"])
+def test_every_noise_has_the_asked_standard_deviation(noise):
+    task = Task(n_samples=200_000, noise=noise, noise_std=2.0)
+    x, y = task.data64()
+    residual = (y - 2.0 * x - 3.0).view(-1)
+    tolerance = 0.08 if noise == "student-t" else 0.02  # t(3): slow to settle
+    assert residual.std().item() == pytest.approx(2.0, rel=tolerance)
+    kurtosis = ((residual / residual.std()) ** 4).mean().item()
+    assert (kurtosis > 4.5) == (noise != "normal")  # laplace 6, t(3) heavy, normal 3
+
+
+def test_outliers_are_the_asked_fraction_at_ten_times_the_noise():
+    clean = Task(n_samples=100_000).data64()
+    dirty = Task(n_samples=100_000, outliers=0.1).data64()
+    assert torch.equal(clean[0], dirty[0])  # same x
+    noisy, plain = (d[1] - 2 * d[0] - 3 for d in (dirty, clean))
+    hit = (noisy - 10 * plain).abs() < 1e-9
+    kept = (noisy - plain).abs() < 1e-9
+    assert (hit | kept).all()
+    assert hit.float().mean().item() == pytest.approx(0.1, abs=0.005)
+
+
+def test_the_defaults_draw_the_notebook_task_unchanged():
+    """Options left at their defaults draw exactly what the notebook's task drew."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1000, 1, generator=g, dtype=torch.float64) * 20 - 10
+    y = 2 * x + 3 + torch.randn(1000, 1, generator=g, dtype=torch.float64)
+    got = Task().data64()
+    assert torch.equal(got[0], x) and torch.equal(got[1], y)
