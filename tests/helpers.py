@@ -83,3 +83,20 @@ def assert_usage_error(result: Any, fragment: str, folder: Path) -> None:
     (line,) = result.stderr.splitlines()
     assert line.startswith("gdbench: error: ") and fragment in line
     assert not folder.exists() or not any(folder.iterdir())
+
+
+def write_distribution(
+    site: Path, dist: str, modules: dict[str, str], version: str = "1.2.3"
+) -> None:
+    """A real (unpackaged) distribution in folder ``site``, as pip would leave it: one
+    ``gdbench`` entry point per module (named after it), each module's source dedented.
+    Put ``site`` on ``sys.path`` (or ``PYTHONPATH``) and gdbench finds its plugins."""
+    import textwrap
+
+    info = site / f"{dist}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    points = "".join(f"{name} = {name}\n" for name in modules)
+    (info / "entry_points.txt").write_text(f"[gdbench]\n{points}")
+    for name, body in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(body))

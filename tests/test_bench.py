@@ -50,6 +50,9 @@ def test_gdbench_bench_writes_json_table_and_parquet(saved_bench):
     assert (run["us_per_run_epoch"] == 1e6 * run["median"] / 80).all()
     assert "Name (time in" in (out / "benchmark.txt").read_text()
     assert list(base.glob("hist*.svg"))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bench.parquet", "benchmark.json", "benchmark.txt"
+    ]  # fmt: skip
 
 
 @pytest.mark.slow  # several seconds: runs in CI with the other slow tests
@@ -83,7 +86,9 @@ def test_suite_runs_under_plain_pytest_with_benchmarks_disabled(tmp_path):
     ("args", "fragment"),
     [
         (["-p", "adma"], "did you mean adam"),
-        (["--runs", "0"], "--runs must list positive batch sizes"),
+        (["--runs", "0"], "--runs must list whole batch sizes"),
+        (["--runs", "1.5"], "--runs must list whole batch sizes, e.g. 1,100; got '1.5'"),
+        (["--runs", ""], "--runs has an empty value"),
         (["--runs", "x"], "--runs takes numbers: 'x' is not one"),
         (["--epochs", "0"], "--epochs must be a positive whole number, got 0"),
         (["--n-samples", "0"], "--n-samples must be at least 1, got 0"),
@@ -98,6 +103,7 @@ def test_bench_bad_input(cli, tmp_path, args, fragment):
 
 def test_an_option_pytest_rejects_is_a_usage_error(cli, tmp_path):
     result = cli("bench", "-p", "sgd", "--device", "cpu", "--benchmark-sort=nonsense",
-                 "--out", str(tmp_path))  # fmt: skip
+                 "--out", str(tmp_path / "out"))  # fmt: skip
     assert result.exit_code == 2
     assert "argument --benchmark-sort: Unacceptable value: 'nonsense'" in result.stdout
+    assert list((tmp_path / "out").iterdir()) == []  # no half-made results folder

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 from .kinds import KIND_NAMES, KINDS, Kind
 
+BUILTIN_DIST = "gdbench"
+"""The distribution of the built-in plugins: their names win unqualified clashes."""
+
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -60,6 +63,11 @@ class Component:
         return f"{self.kind}:{self.name}"
 
     @property
+    def builtin(self) -> bool:
+        """Registered by gdbench's own plugins (which the defaults name)."""
+        return self.dist == BUILTIN_DIST
+
+    @property
     def kind_info(self) -> Kind:
         return KINDS[self.kind]
 
@@ -73,6 +81,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._by_kind: dict[str, dict[str, list[Component]]] = {k: {} for k in KIND_NAMES}
+        self.unavailable: list[str] = []
+        """Plugins that failed to load or were switched off, with why: an unknown name
+        may be one of their components."""
 
     def add(self, component: Component) -> None:
         self._by_kind[component.kind].setdefault(component.name, []).append(component)
@@ -114,6 +125,11 @@ class Registry:
         """All components called ``name`` (of ``kind`` if given)."""
         kinds = [kind] if kind else list(KIND_NAMES)
         return [c for k in kinds for c in self._by_kind[k].get(name, [])]
+
+    def builtin_clashes(self) -> list[Component]:
+        """Third-party components registered under the name of a built-in one."""
+        builtin = {c.name for c in self.components() if c.builtin}
+        return [c for c in self.components() if not c.builtin and c.name in builtin]
 
     def names(self, kind: str | None = None) -> list[str]:
         kinds = [kind] if kind else list(KIND_NAMES)

@@ -77,6 +77,7 @@ def sweep_size(selection: Selection, options: SweepOptions, n_devices: int) -> i
 def estimate(selection: Selection, options: SweepOptions, devices: list[str]) -> Estimate:
     """Size, disk and memory of the sweep; its time too when that may exceed LOOK_S."""
     runs = sweep_size(selection, options, len(devices))
+    check_record(options)
     every = options.history.every
     kept = 0 if every is None else min(options.epochs, math.ceil(options.epochs / every) + 1)
     rough = runs * options.epochs * US_PER_RUN_EPOCH["batched"] * 1e-6
@@ -84,6 +85,21 @@ def estimate(selection: Selection, options: SweepOptions, devices: list[str]) ->
     if rough > LOOK_S:
         seconds = runs * options.epochs * probe(selection, options, devices[0]) * 1e-6
     return Estimate(runs, options.epochs, runs * kept, seconds)
+
+
+def check_record(options: SweepOptions) -> None:
+    """Refuse epochs whose per-run record alone cannot fit in memory (``--epochs 2e9``
+    would ask for tens of GB before the first step). The engines keep a run's per-epoch
+    record (``engine.records.Layout``: loss, gradients, parameters; float32) until it
+    ends, and a history row per epoch follows it."""
+    need = options.epochs * ((2 * options.task.dim + 3) * 4 + HISTORY_ROW_BYTES)
+    available = available_memory()
+    if need > available:
+        raise UsageError(
+            f"needs ~{_size(need)} of memory per run for its per-epoch record, "
+            f"{_size(available)} available; use fewer epochs",
+            param="epochs",
+        )
 
 
 def rough_seconds(batches: Sequence[Batch]) -> float:
@@ -104,15 +120,16 @@ def probe(selection: Selection, options: SweepOptions, device: str) -> float:
     choices = tuple(selection.of(kind)[0] for kind in KIND_NAMES)
     engines = make_engines()
     name = "batched" if options.engine != "sequential" else "sequential"
-    specs = [RunSpec(0, choices, 0, device, options.epochs, options.tasks[0])]
+    steps = min(5, options.epochs)
+    epochs = min(options.epochs, steps + 2)  # the record need not hold the whole sweep
+    specs = [RunSpec(0, choices, 0, device, epochs, options.tasks[0])]
     if name == "batched" and engines["batched"].accepts(specs[0]):
         n = min(256, len(options.seeds) * len(options.tasks) * 8)
-        specs = [RunSpec(i, choices, i, device, options.epochs, options.tasks[0]) for i in range(n)]
+        specs = [RunSpec(i, choices, i, device, epochs, options.tasks[0]) for i in range(n)]
     else:
         name = "sequential"
     trainer = engines[name].trainer(specs, options.tasks[0].data(device))
-    steps = min(5, options.epochs)
-    for epoch in range(min(2, options.epochs)):
+    for epoch in range(min(2, epochs)):
         trainer.step(epoch)
     start = time.perf_counter()
     for epoch in range(steps):

@@ -17,9 +17,13 @@ Two kinds of hooks exist:
 
 * **Registration hooks** (``gdbench_register_*``) are called once, when gdbench builds
   its registry of components, and receive a ``register`` callable.
-* **Lifecycle hooks** (``gdbench_run_start``, ``gdbench_epoch_end``, ``gdbench_run_end``,
-  ``gdbench_results_ready``) are called while a sweep runs. gdbench only calls a
-  lifecycle hook if at least one plugin implements it, so unimplemented hooks cost
+* **Lifecycle hooks** (``gdbench_sweep_start``, ``gdbench_run_start``,
+  ``gdbench_epoch_end``, ``gdbench_run_end``, ``gdbench_results_ready``) are called while
+  a sweep runs. Each plugin's implementation is called on its own: if it raises, gdbench
+  prints a one-line warning naming the plugin, the hook and the exception, switches that
+  plugin's lifecycle hooks off for the rest of the sweep, and every run carries on
+  (``GDBENCH_RAISE_PLUGIN_ERRORS=1`` re-raises instead, with the traceback). gdbench only
+  calls a lifecycle hook if at least one plugin implements it, so unimplemented hooks cost
   nothing; ``gdbench_epoch_end`` in particular forces a device synchronisation each
   epoch, so implement it only when you need per-epoch values as they happen (the
   ``history`` table has them all at the end anyway).
@@ -100,6 +104,17 @@ def gdbench_register_initializers(register: Register) -> None:
       ``(out_features, in_features)``) and ``bias`` (shape ``(out_features,)``) in place,
       drawing all randomness from ``generator`` (a CPU ``torch.Generator`` seeded with the
       run's seed), so that the same seed gives the same initial parameters everywhere.
+    """
+
+
+@hookspec
+def gdbench_sweep_start(plan: list[RunSpec], out_dir: Path | None) -> None:
+    """Called once before a sweep's first run, with the runs it will compute.
+
+    ``plan`` lists every ``gdbench.plan.RunSpec`` to run (on a resume: those not saved
+    yet); ``out_dir`` is the results folder, or ``None`` when nothing is written to disk.
+    Keep per-sweep state here (open a log file, reset counters) rather than in module
+    globals, which would leak from one ``gdbench.run()`` call to the next.
     """
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .components import Component
 
 
 class Lazy:
@@ -46,9 +49,39 @@ def lazy(path: str) -> Lazy:
     return Lazy(path)
 
 
+def target_error(component: Component) -> str | None:
+    """Why a component's lazy targets (its function, its solver) cannot be imported, in
+    one line naming plugin, component and target; None when they all resolve."""
+    from .errors import one_line
+
+    for fn in (component.fn, component.optimum):
+        if isinstance(fn, Lazy):
+            try:
+                fn.resolve()
+            except Exception as exc:
+                return (
+                    f"plugin {component.plugin!r}: {component.kind} {component.name!r}: "
+                    f"cannot load lazy target {fn.path!r} ({one_line(exc)})"
+                )
+    return None
+
+
 def resolve(fn: Any) -> Any:
     """The real callable behind ``fn`` (itself unless it is a lazy reference)."""
     return fn.resolve() if isinstance(fn, Lazy) else fn
+
+
+def keyword_defaults(fn: Any) -> dict[str, Any]:
+    """The default of each keyword ``fn`` declares one for (empty if it has no signature)."""
+    try:
+        sig = inspect.signature(resolve(fn))
+    except (TypeError, ValueError):
+        return {}
+    return {
+        p.name: p.default
+        for p in sig.parameters.values()
+        if p.default is not p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def accepted_keywords(fn: Any) -> set[str] | None:

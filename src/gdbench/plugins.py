@@ -30,15 +30,14 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import Component, Registry
-from .errors import one_line
+from .components import BUILTIN_DIST, Component, Registry
+from .errors import RAISE_ENV as RAISE_ENV  # re-exported: the documented home
+from .errors import one_line, raise_plugin_errors
 from .kinds import KINDS
 
 ENTRY_POINT_GROUP = "gdbench"
-RAISE_ENV = "GDBENCH_RAISE_PLUGIN_ERRORS"
 ONLY_ENV = "GDBENCH_PLUGINS"
 DISABLE_ENV = "GDBENCH_DISABLE_PLUGINS"
-BUILTIN_DIST = "gdbench"
 
 
 @dataclass
@@ -149,11 +148,26 @@ def load_plugins(
     for info in infos:
         if not info.error and not info.disabled:
             _collect_components(pm, info, registry)
+    registry.unavailable = [
+        f"plugin {i.name!r} {'failed to load' if i.error else 'is off'} ({i.error or i.disabled})"
+        for i in infos
+        if i.error or i.disabled
+    ]
     warnings = [
         f"{ONLY_ENV}/{DISABLE_ENV} name {name!r} matches no installed plugin"
         for name in plugin_filter.unknown(infos)
     ]
+    warnings += [clash_warning(c) for c in registry.builtin_clashes()]
     return PluginSet(pm=pm, registry=registry, plugins=infos, warnings=warnings)
+
+
+def clash_warning(component: Component) -> str:
+    """Why a third-party component named like a built-in is only reachable qualified."""
+    c = component
+    return (
+        f"plugin {c.plugin!r} registers {c.kind} {c.name!r}, a built-in name: {c.name!r} "
+        f"means the built-in; use {c.plugin}/{c.name} for the plugin's"
+    )
 
 
 def _same(obj: Any) -> Any:
@@ -228,5 +242,5 @@ def _collect_components(pm: pluggy.PluginManager, info: PluginInfo, registry: Re
 
 
 def _maybe_raise() -> None:
-    if os.environ.get(RAISE_ENV, "") not in ("", "0"):
+    if raise_plugin_errors():
         raise

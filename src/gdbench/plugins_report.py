@@ -12,32 +12,34 @@ if TYPE_CHECKING:
     from rich.console import Group
 
 
-def plugins_json(plugin_set: PluginSet) -> str:
-    return json.dumps(
-        [
-            {
-                "name": p.name,
-                "dist": p.dist,
-                "version": p.version,
-                "module": p.module,
-                "hooks": p.hooks,
-                "error": p.error,
-                "disabled": p.disabled,
-                "components": [
-                    {
-                        "kind": c.kind,
-                        "name": c.name,
-                        "defaults": {k: _jsonable(v) for k, v in c.defaults.items()},
-                        "batchable": c.batchable,
-                        "description": c.description,
-                    }
-                    for c in p.components
-                ],
-            }
-            for p in plugin_set.plugins
-        ],
-        indent=2,
-    )
+def plugins_json(plugin_set: PluginSet, problems: list[str] | None = None) -> str:
+    """Every plugin as JSON (a list); with ``problems`` (from ``--check``) an object
+    ``{"plugins": [...], "problems": [...]}`` instead."""
+    plugins = [
+        {
+            "name": p.name,
+            "dist": p.dist,
+            "version": p.version,
+            "module": p.module,
+            "hooks": p.hooks,
+            "error": p.error,
+            "disabled": p.disabled,
+            "components": [
+                {
+                    "kind": c.kind,
+                    "name": c.name,
+                    "defaults": {k: _jsonable(v) for k, v in c.defaults.items()},
+                    "batchable": c.batchable,
+                    "description": c.description,
+                }
+                for c in p.components
+            ],
+        }
+        for p in plugin_set.plugins
+    ]
+    if problems is None:
+        return json.dumps(plugins, indent=2)
+    return json.dumps({"plugins": plugins, "problems": problems}, indent=2)
 
 
 def _jsonable(value: Any) -> Any:

@@ -17,8 +17,10 @@ name. ``/`` appears nowhere else in the grammar and never in a component name.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from typing import Any
 from .components import Component, Registry
 from .errors import UsageError
 from .kinds import KIND_NAMES, KINDS, kind_named
-from .lazy import accepted_keywords
+from .lazy import accepted_keywords, target_error
 
 _ITEM_RE = re.compile(r"^(?:(?P<kind>[A-Za-z_]+):)?(?P<name>[^\[\]:]+?)(?:\[(?P<params>.*)\])?$")
 
@@ -38,6 +40,9 @@ class Choice:
 
     component: Component
     params: tuple[tuple[str, Any], ...]
+    qualifier: str = ""
+    """The plugin's name, when another component of this kind and name is in the same
+    sweep: labels (table rows, plot curves) then read ``plugin/name``."""
 
     @property
     def kind(self) -> str:
@@ -58,9 +63,10 @@ class Choice:
             if k not in skip
             and (k not in self.component.defaults or self.component.defaults[k] != v)
         ]
+        name = f"{self.qualifier}/{self.name}" if self.qualifier else self.name
         if not changed:
-            return self.name
-        return f"{self.name}[{';'.join(f'{k}={format_value(v)}' for k, v in changed)}]"
+            return name
+        return f"{name}[{';'.join(f'{k}={format_value(v)}' for k, v in changed)}]"
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,11 @@ def parse_params(text: str, where: str) -> dict[str, list[Any]]:
             raise UsageError(
                 f"{where}: bad hyper-parameter {part!r}: write key=value, e.g. lr=0.01"
             )
+        if key in grid:
+            raise UsageError(
+                f"{where}: hyper-parameter {key!r} given twice; list several values in one, "
+                f"e.g. {key}=0.1,0.2"
+            )
         grid[key] = [parse_value(v) for v in values.split(",")]
     return grid
 
@@ -169,12 +180,17 @@ def resolve_name(registry: Registry, name: str, kind: str | None) -> Component:
         found = _from_plugin(found, plugin, name)
     if len(found) == 1:
         return found[0]
+    builtin = [c for c in found if c.builtin]
+    if not plugin and len(builtin) == 1:  # unqualified names mean the built-ins
+        return builtin[0]
     if not found:
         known = registry.names(kind)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
         what = f"{kind} " if kind else "plugin component "
-        raise UsageError(f"unknown {what}{name!r}; {hint} (see 'gdbench plugins')")
+        unavailable = "; ".join(registry.unavailable)
+        note = f"; note: {unavailable}" if unavailable else ""
+        raise UsageError(f"unknown {what}{name!r}; {hint} (see 'gdbench plugins'){note}")
     kinds = {c.kind for c in found}
     if len(kinds) > 1:
         options = ", ".join(sorted(c.qualified_name for c in found))
@@ -197,11 +213,19 @@ def _from_plugin(found: list[Component], plugin: str, name: str) -> list[Compone
 
 
 def expand(component: Component, grid: Mapping[str, Sequence[Any]]) -> list[Choice]:
-    """All hyper-parameter combinations of one component, defaults filled in."""
+    """All hyper-parameter combinations of one component, defaults filled in. A
+    component whose ``lazy()`` target cannot be imported is refused here, before any run,
+    naming plugin, component and target."""
+    problem = target_error(component)
+    if problem:
+        raise UsageError(f"{problem}; fix the plugin, or see 'gdbench plugins --check'")
     check_param_names(component, grid)
+    flags = boolean_keywords(component)
     for key, values in grid.items():
         if key == "lr":
             check_lr(values, where=component.name)
+        if key in flags:
+            check_bool(values, key, component.name)
     keys = list(grid)
     choices = []
     for combo in itertools.product(*(grid[k] for k in keys)):
@@ -225,12 +249,29 @@ def check_param_names(component: Component, grid: Mapping[str, Any]) -> None:
             )
 
 
-def check_lr(values: Iterable[Any], *, where: str | None = None) -> None:
-    """Learning rates are positive numbers; ``where`` names a component, else the error
-    is about the ``lr`` argument itself."""
+def boolean_keywords(component: Component) -> set[str]:
+    """Hyper-parameters that are flags: a boolean default, registered or in the
+    signature (``nesterov``, ``amsgrad``)."""
+    from .lazy import keyword_defaults
+
+    defaults = {**keyword_defaults(component.fn), **component.defaults}
+    return {k for k, v in defaults.items() if isinstance(v, bool)}
+
+
+def check_bool(values: Iterable[Any], key: str, where: str) -> None:
+    """A flag takes true or false only: any other text would be read as true."""
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            detail = f"must be a positive number, got {v!r}"
+        if not isinstance(v, bool):
+            raise UsageError(f"{where}: {key} is true or false, got {format_value(v)!r}")
+
+
+def check_lr(values: Iterable[Any], *, where: str | None = None) -> None:
+    """Learning rates are positive finite numbers; ``where`` names a component, else the
+    error is about the ``lr`` argument itself."""
+    for v in values:
+        if (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                or not math.isfinite(v)):  # fmt: skip
+            detail = f"must be a positive finite number, got {v!r}"
             if where:
                 raise UsageError(f"{where}: learning rate {detail}")
             raise UsageError(detail, param="lr")
@@ -257,7 +298,7 @@ def select(
             component = resolve_name(registry, KINDS[kind].default, kind)
             grid = {"lr": list(lrs)} if kind == "optimizer" and lrs else {}
             per_kind[kind] = expand(component, grid)
-    return Selection({kind: tuple(_unique(per_kind[kind])) for kind in KIND_NAMES})
+    return Selection({kind: tuple(_qualified(_unique(per_kind[kind]))) for kind in KIND_NAMES})
 
 
 def _kind(text: str | None, item: str) -> str | None:
@@ -272,3 +313,15 @@ def _kind(text: str | None, item: str) -> str | None:
 
 def _unique(choices: list[Choice]) -> list[Choice]:
     return list(dict.fromkeys(choices))
+
+
+def _qualified(choices: list[Choice]) -> list[Choice]:
+    """Choices whose name another component of the sweep shares carry their plugin's
+    name, so that two ``sgd``s never merge into one table row or plot curve."""
+    owners: dict[str, set[int]] = {}
+    for c in choices:
+        owners.setdefault(c.name, set()).add(id(c.component))
+    return [
+        dataclasses.replace(c, qualifier=c.component.plugin) if len(owners[c.name]) > 1 else c
+        for c in choices
+    ]

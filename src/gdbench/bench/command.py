@@ -56,11 +56,11 @@ def check(config: BenchConfig, extra: list[str]) -> None:
     resolve_devices(config.device)
 
 
-def pytest_command(out_dir: Path, extra: list[str]) -> list[str]:
+def pytest_command(out_dir: Path, extra: list[str], ini: Path) -> list[str]:
     """The pytest invocation; the user's options come last and win."""
     has = {a.split("=")[0] for a in extra}
     cmd = [sys.executable, "-m", "pytest", "--pyargs", "gdbench.bench", "-p", "no:cacheprovider"]
-    cmd += ["-c", str(out_dir / "pytest.ini"), "--rootdir", str(out_dir)]
+    cmd += ["-c", str(ini), "--rootdir", str(out_dir)]
     cmd += ["--benchmark-json", str(out_dir / JSON_FILE)]
     if "--benchmark-group-by" not in has:
         cmd += ["--benchmark-group-by", GROUP_BY]
@@ -70,26 +70,40 @@ def pytest_command(out_dir: Path, extra: list[str]) -> list[str]:
 
 
 def run_bench(config: BenchConfig, out_dir: Path, extra: list[str]) -> int:
-    """Run the suite, keep its table and JSON, write bench.parquet; pytest's exit code."""
-    # an empty config file: the user's own pytest.ini / pyproject options must not leak in
-    (out_dir / "pytest.ini").write_text("[pytest]\n")
+    """Run the suite, keep its table and JSON, write bench.parquet; pytest's exit code.
+
+    An option pytest refuses is a usage error (2), and the results folder, which would
+    hold only pytest's complaint, is removed."""
+    import shutil
+    import tempfile
+
     env = {**os.environ, **config.environ(), "PYTHONUNBUFFERED": "1"}
-    with open(out_dir / TABLE_FILE, "w") as table:
-        proc = subprocess.Popen(
-            pytest_command(out_dir, extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env=env,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            table.write(line)
-        code = proc.wait()
+    # an empty config file, outside the results: the user's own pytest.ini / pyproject
+    # options must not leak in, and the results folder holds only results
+    with tempfile.TemporaryDirectory(prefix="gdbench-bench-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        code = _run_pytest(pytest_command(out_dir, extra, ini), env, out_dir / TABLE_FILE)
     if code == PYTEST_USAGE_ERROR:  # an option pytest did not accept: a usage error here too
-        code = 2
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return 2
     json_path = out_dir / JSON_FILE
     if json_path.exists():
         write_parquet(json_path, out_dir / PARQUET_FILE)
     return code
+
+
+def _run_pytest(cmd: list[str], env: dict[str, str], table_path: Path) -> int:
+    """Run pytest, showing its output as it comes and keeping it in ``table_path``."""
+    with open(table_path, "w") as table:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            table.write(line)
+        return proc.wait()
 
 
 def write_parquet(json_path: Path, parquet_path: Path) -> None:

@@ -9,6 +9,7 @@ capture and result building are shared, here and in ``records``.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
@@ -17,11 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
+from ..errors import ComponentError, one_line, raise_plugin_errors
 from . import records
 from .records import Divergence, EngineInfo, RunResult
 
 if TYPE_CHECKING:
     from ..plan import RunSpec
+    from ..selection import Choice
 
 Data = tuple[torch.Tensor, torch.Tensor]
 """The task's samples ``(x, y)`` on the batch's device, each of shape (n, 1)."""
@@ -71,14 +74,65 @@ def init_params(spec: RunSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """The run's initial weight (1, dim) and bias (1,), drawn on the CPU from the run's
     seed, exactly as for ``nn.Linear(dim, 1)``.
 
-    Drawing on the CPU makes the start identical on every device and in every engine.
+    Drawing on the CPU makes the start identical on every device and in every engine. The
+    initializer's contract is enforced here (see ``check_init``); the tensors start as NaN
+    so that one which fills nothing is caught rather than training from stale memory.
     """
     g = torch.Generator().manual_seed(spec.seed)
-    weight = torch.empty(1, spec.task.dim)
-    bias = torch.empty(1)
+    weight = torch.full((1, spec.task.dim), math.nan)
+    bias = torch.full((1,), math.nan)
+    storage = (weight.data_ptr(), bias.data_ptr())
     with torch.no_grad():
-        spec.init.component.fn(weight, bias, g, **spec.init.kwargs())
+        try:
+            returned = spec.init.component.fn(weight, bias, g, **spec.init.kwargs())
+        except Exception as exc:
+            raise blame(spec.init, one_line(exc)) from exc
+    check_init(spec.init, weight, bias, storage, returned, spec.task.dim)
     return weight, bias
+
+
+def check_init(
+    choice: Choice,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    storage: tuple[int, int],
+    returned: Any,
+    dim: int,
+) -> None:
+    """An initializer fills ``weight`` (1, dim) and ``bias`` (1,) in place with finite
+    values and returns None; anything else would make runs train from something other
+    than what it drew (or fail later with an error that does not name it)."""
+    shapes = f"fill weight (1, {dim}) and bias (1,) in place"
+    if returned is not None:
+        raise blame(choice, f"returned {type(returned).__name__} instead of None; {shapes}")
+    if (tuple(weight.shape), tuple(bias.shape)) != ((1, dim), (1,)):
+        raise blame(choice, f"changed the shapes to weight {tuple(weight.shape)} and bias "
+                            f"{tuple(bias.shape)}; {shapes}")  # fmt: skip
+    if (weight.data_ptr(), bias.data_ptr()) != storage:
+        raise blame(choice, f"replaced the tensors' storage (e.g. weight.data = ...); {shapes}")
+    if not (bool(torch.isfinite(weight).all()) and bool(torch.isfinite(bias).all())):
+        raise blame(choice, f"left non-finite values (NaN: not filled, or inf); {shapes}")
+
+
+def blame(choice: Choice, detail: str) -> ComponentError:
+    """An error naming ``choice``'s component and plugin, for the run's ``error``."""
+    c = choice.component
+    return ComponentError(KIND_WORDS.get(c.kind, c.kind), choice.label(), c.plugin, detail)
+
+
+KIND_WORDS = {"init": "initializer"}
+
+
+def blame_step(exc: BaseException, spec: RunSpec, optimizer: Any) -> ComponentError:
+    """Whose code raised inside a training step: the optimizer's when one of its own
+    methods is on the traceback (``step``, ``zero_grad``), else the loss's (forward or
+    backward). Costs nothing unless a step raises."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_locals.get("self") is optimizer:
+            return blame(spec.optimizer, one_line(exc))
+        tb = tb.tb_next
+    return blame(spec.loss, one_line(exc))
 
 
 def implementation_of(opt: torch.optim.Optimizer) -> str:
@@ -234,6 +288,8 @@ class Engine(ABC):
             t2 = time.perf_counter()
             return trainer.results(setup_s=t1 - t0, train_s=t2 - t1)
         except Exception as exc:
+            if raise_plugin_errors():
+                raise
             return records.error_results(specs, exc, self.name)
 
 

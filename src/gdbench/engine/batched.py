@@ -27,10 +27,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import one_line
+from ..errors import ComponentError, one_line
 from ..plan import RunSpec
-from .base import Data, Engine, Trainer, implementation_of, init_params, run_losses, sample_rows
-from .records import EngineInfo
+from ..selection import Choice
+from . import records
+from .base import (
+    Data,
+    Engine,
+    OnEpoch,
+    ShouldStop,
+    Trainer,
+    blame,
+    blame_step,
+    implementation_of,
+    init_params,
+    run_losses,
+    sample_rows,
+)
+from .records import EngineInfo, RunResult
 
 COMPILE_MIN_RUNS = 256
 """Smaller batches are not compiled: measured on CPU, a compiled step is slower than
@@ -100,7 +114,10 @@ class BatchedTrainer(Trainer):
     def _make_optimizer(self) -> torch.optim.Optimizer:
         factory = self.specs[0].optimizer.component.fn
         param_groups = [{"params": [g.weight, g.bias], **g.hyper} for g in self.groups]
-        return factory(param_groups, **self.groups[0].hyper)
+        try:
+            return factory(param_groups, **self.groups[0].hyper)
+        except Exception as exc:
+            raise blame(self.specs[0].optimizer, one_line(exc)) from exc
 
     def _stacked(self, attr: str) -> torch.Tensor:
         """(R, ...) in batch order, from the per-group tensors."""
@@ -108,10 +125,15 @@ class BatchedTrainer(Trainer):
         return parts[0] if len(parts) == 1 else torch.cat(parts)[self.inverse]
 
     def step(self, epoch: int) -> None:
-        if self.compiled and self._first_compiled:
-            self._first_compiled_step(epoch)
-        else:
-            self._step(epoch)
+        """Every run one epoch on; a fault is attributed to the optimizer or the loss
+        (``blame_step``; the batch shares both components)."""
+        try:
+            if self.compiled and self._first_compiled:
+                self._first_compiled_step(epoch)
+            else:
+                self._step(epoch)
+        except Exception as exc:
+            raise blame_step(exc, self.specs[0], self.optimizer) from exc
 
     def _eager_step(self, epoch: int) -> None:
         """One zero_grad → forward → loss → backward → step for every run, recorded."""
@@ -207,3 +229,37 @@ class BatchedEngine(Engine):
 
     def trainer(self, specs: Sequence[RunSpec], data: Data) -> BatchedTrainer:
         return BatchedTrainer(specs, data, self.compile, self.compile_min_runs)
+
+    def run(
+        self,
+        specs: Sequence[RunSpec],
+        data: Data,
+        *,
+        on_epoch: OnEpoch | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> list[RunResult]:
+        """As ``Engine.run``, but a faulty initializer fails only its own runs: runs of
+        several initializers share a batch, and one plugin's broken initializer must not
+        fail the others' runs (each initializer is tried once before stacking)."""
+        broken = _broken_inits(specs)
+        healthy = [s for s in specs if s.init not in broken]
+        done = []
+        if healthy:
+            done = super().run(healthy, data, on_epoch=on_epoch, should_stop=should_stop)
+        if not broken:
+            return done
+        by_id = {r.run_id: r for r in done}
+        failed = {s.run_id: records.error_results([s], broken[s.init], self.name)[0]
+                  for s in specs if s.init in broken}  # fmt: skip
+        return [by_id.get(s.run_id) or failed[s.run_id] for s in specs]
+
+
+def _broken_inits(specs: Sequence[RunSpec]) -> dict[Choice, ComponentError]:
+    """Each distinct initializer of the batch, tried once on its first run's seed."""
+    broken = {}
+    for choice, spec in {s.init: s for s in reversed(specs)}.items():
+        try:
+            init_params(spec)
+        except ComponentError as exc:
+            broken[choice] = exc
+    return broken

@@ -13,6 +13,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import torch
 
+from ..errors import one_line
 from ..plan import RunSpec
 from .base import (
     Data,
@@ -20,6 +21,8 @@ from .base import (
     OnEpoch,
     ShouldStop,
     Trainer,
+    blame,
+    blame_step,
     implementation_of,
     init_params,
     run_losses,
@@ -40,7 +43,10 @@ class SequentialTrainer(Trainer):
         weight, bias = init_params(spec)
         self.w = weight.to(device=x.device, dtype=x.dtype).requires_grad_()
         self.b = bias.to(device=x.device, dtype=x.dtype).requires_grad_()
-        self.opt = spec.optimizer.component.fn([self.w, self.b], **spec.optimizer.kwargs())
+        try:
+            self.opt = spec.optimizer.component.fn([self.w, self.b], **spec.optimizer.kwargs())
+        except Exception as exc:
+            raise blame(spec.optimizer, one_line(exc)) from exc
         self.loss_fn, self.loss_kw = spec.loss.component.fn, spec.loss.kwargs()
         self.x_row, self.y_row = sample_rows(data)
         self._w2, self._b2 = self.w.view(1, -1), self.b.view(1, 1)
@@ -49,7 +55,14 @@ class SequentialTrainer(Trainer):
         self._one = torch.ones(1, device=x.device, dtype=x.dtype)  # d(sum of losses)/d(loss)
 
     def step(self, epoch: int) -> None:
-        """zero_grad → forward → loss → backward → (record) → step, as in the notebook."""
+        """zero_grad → forward → loss → backward → (record) → step, as in the notebook;
+        a fault is attributed to the optimizer or the loss (``blame_step``)."""
+        try:
+            self._step(epoch)
+        except Exception as exc:
+            raise blame_step(exc, self.specs[0], self.opt) from exc
+
+    def _step(self, epoch: int) -> None:
         self.opt.zero_grad()
         loss = run_losses(self._w2, self._b2, self.x_row, self.y_row, self.loss_fn, self.loss_kw)
         loss.backward(self._one)
