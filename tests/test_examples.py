@@ -33,6 +33,8 @@ def test_installed_example_is_listed_with_its_version(examples_venv, tmp_path):
     }  # fmt: skip
     log = plugins["metrics_log"]
     assert (log["dist"], log["hooks"]) == ("gdbench-metrics-log", ["gdbench_results_ready"])
+    checked = cli(examples_venv, "plugins", "--check", cwd=tmp_path)  # lazy targets import
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.slow

@@ -15,7 +15,15 @@ import torch
 
 from gdbench import hookimpl
 from gdbench.kinds import KIND_NAMES
-from gdbench.testing import API, BEHAVIOUR, check_plugin, checks_for, plugin_components
+from gdbench.testing import (
+    API,
+    BEHAVIOUR,
+    check_plugin,
+    checks_for,
+    parametrize_with_checks,
+    plugin_checkables,
+    plugin_components,
+)
 
 
 def failing_checks(plugin) -> dict[str, str]:
@@ -80,6 +88,46 @@ class NormalizedGD(torch.optim.Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 p.add_(p.grad / p.grad.norm(), alpha=-group["lr"])
+
+
+class ReadsDefaultsLr(torch.optim.Optimizer):
+    """p -= lr * g with lr from self.defaults: every param group steps alike, so in the
+    batched engine every lr of a grid gives the same result."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(p.grad, alpha=-self.defaults["lr"])
+
+
+class LateBlowUp(torch.optim.Optimizer):
+    """Momentum whose 'bias correction' divides by beta**t: fine for 20 steps, then the
+    step grows as 0.9**-t and the loss explodes."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["t"] = state.get("t", 0) + 1
+                m = state.setdefault("m", torch.zeros_like(p)).mul_(0.9).add_(p.grad, alpha=0.1)
+                p.add_(m / 0.9 ** state["t"], alpha=-group["lr"])
+
+
+def reshaping_init(weight, bias, generator):
+    weight.data = torch.zeros(weight.shape[0] + 1, weight.shape[1])
+    bias.zero_()
+
+
+def returning_init(weight, bias, generator):
+    return torch.zeros_like(weight), torch.zeros_like(bias)
 
 
 class WrongGradL1(torch.autograd.Function):
@@ -155,13 +203,30 @@ class Broken:
         (Broken("loss", "relative", relative_l1, batchable=True), {"check_loss_batchable"}),
         (Broken("init", "global-rng", global_rng_init), {"check_init_deterministic"}),
         (Broken("init", "ignores-seed", seed_ignoring_init), {"check_init_seed_matters"}),
+        (Broken("optimizer", "defaults-lr", ReadsDefaultsLr), {"check_optimizer_respects_lr"}),
+        (
+            Broken("optimizer", "defaults-lr", ReadsDefaultsLr, batchable=True),
+            {"check_optimizer_respects_lr", "check_optimizer_batchable"},
+        ),
+        (Broken("optimizer", "late-blow-up", LateBlowUp), {"check_optimizer_float32_stable"}),
+        (Broken("optimizer", "sgd", torch.optim.SGD), {"check_optimizer_name_is_free"}),
+        (Broken("loss", "mse", lambda p, t: (p - t) ** 2), {"check_loss_name_is_free"}),
+        (
+            Broken("init", "reshape", reshaping_init),
+            {"check_init_fills_in_place", "check_init_deterministic", "check_init_seed_matters"},
+        ),
+        (
+            Broken("init", "returns", returning_init),  # fills nothing: NaN != NaN too
+            {"check_init_fills_in_place", "check_init_deterministic"},
+        ),
     ],
     ids=lambda v: v.name if isinstance(v, Broken) else None,
 )
 def test_kit_catches_broken_components(plugin, expected):
     failed = failing_checks(plugin)
-    if expected is None:  # broken at the API level: every check fails
-        assert set(failed) == {c.__name__ for c in checks_for(plugin_components(plugin)[0])}
+    if expected is None:  # broken at the API level: every check fails (its name is fine)
+        every = {c.__name__ for c in checks_for(plugin_components(plugin)[0])}
+        assert set(failed) == every - {"check_optimizer_name_is_free"}
     else:
         assert set(failed) == expected
     for message in failed.values():
@@ -259,3 +324,31 @@ def test_installed_plugins_are_checked_by_name():
     check_plugin("builtin_losses")
     with pytest.raises(AssertionError, match="no installed gdbench plugin 'nosuch'"):
         plugin_components("nosuch")
+
+
+class RaisingLogger:
+    """A hook-only plugin whose run_end has a typo."""
+
+    @hookimpl
+    def gdbench_run_end(self, run, result):
+        print(result.final_los)
+
+
+class Logger:
+    def __init__(self):
+        self.ends = 0
+
+    @hookimpl
+    def gdbench_run_end(self, run, result):
+        self.ends += 1
+
+
+def test_hook_only_plugins_get_a_smoke_check_of_their_hooks():
+    (hooks,) = plugin_checkables(Logger())
+    assert hooks.qualified_name == "hooks:Logger" and hooks.hooks == ["gdbench_run_end"]
+    assert [c.__name__ for c in checks_for(hooks)] == ["check_hooks_run_in_a_sweep"]
+    check_plugin(Logger())
+    with pytest.raises(AssertionError, match=r"failed in gdbench_run_end \(AttributeError"):
+        check_plugin(RaisingLogger())
+    marks = parametrize_with_checks(Logger()).args
+    assert [p.id for p in marks[1]] == ["hooks:Logger-check_hooks_run_in_a_sweep"]

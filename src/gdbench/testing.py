@@ -38,6 +38,7 @@ torch and gdbench's internals only inside functions, and provides the fixture
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -46,6 +47,8 @@ import pytest
 API, BEHAVIOUR = "api", "behaviour"
 RUNS = 4
 """Runs stacked by the batchability checks."""
+STABILITY_STEPS = 300
+"""float32 steps of the stability check on the default task."""
 
 Check = Callable[[Any], None]
 
@@ -62,6 +65,27 @@ def plugin_components(plugin: Any, name: str | None = None) -> list:
     ``plugin`` is a plugin module (or object), or the name of an installed plugin (its
     entry-point or distribution name). A plugin that fails to load is an AssertionError.
     """
+    _, infos = _load(plugin, name)
+    return [c for info in infos for c in info.components]
+
+
+def plugin_checkables(plugin: Any, name: str | None = None) -> list:
+    """What the kit checks in ``plugin``: its components, and its lifecycle hooks as one
+    ``Hooks`` item when it implements any."""
+    from .lifecycle import HOOKS
+
+    plugin_set, infos = _load(plugin, name)
+    found: list[Any] = []
+    for info in infos:
+        found += info.components
+        hooks = [h for h in info.hooks if h in HOOKS]
+        if hooks:
+            found.append(Hooks(plugin_set.pm.get_plugin(info.name), info.name, hooks))
+    return found
+
+
+def _load(plugin: Any, name: str | None) -> tuple[Any, list[Any]]:
+    """(plugin set, infos of ``plugin``), or an AssertionError if it failed to load."""
     from .plugins import load_plugins
 
     if isinstance(plugin, str):
@@ -72,14 +96,15 @@ def plugin_components(plugin: Any, name: str | None = None) -> list:
             raise AssertionError(f"no installed gdbench plugin {plugin!r}; installed: {installed}")
     else:
         label = name or str(getattr(plugin, "__name__", type(plugin).__name__))
-        infos = load_plugins(extra=[(label, plugin)], entry_points=False).plugins
+        plugin_set = load_plugins(extra=[(label, plugin)], entry_points=False)
+        infos = plugin_set.plugins
     for info in infos:
         if info.error:
             raise AssertionError(
                 f"plugin {info.name} failed to load: {info.error} "
                 "(set GDBENCH_RAISE_PLUGIN_ERRORS=1 for the traceback)"
             )
-    return [c for info in infos for c in info.components]
+    return plugin_set, infos
 
 
 def checks_for(component: Any, api_only: bool = False) -> list[Check]:
@@ -106,7 +131,7 @@ def parametrize_with_checks(
     to ``{check name: reason}``; such checks are strict xfails.
     """
     params = []
-    for component in plugin_components(plugin):
+    for component in plugin_checkables(plugin):
         for check in checks_for(component, api_only):
             reason = _expected_failure(expected_failures, component, check)
             marks = (
@@ -131,7 +156,7 @@ def check_plugin(
     """Run every check on every component of ``plugin``; one AssertionError lists all
     failures (and any expected failure that passed)."""
     problems = []
-    for component in plugin_components(plugin):
+    for component in plugin_checkables(plugin):
         for check in checks_for(component, api_only):
             expected = _expected_failure(expected_failures, component, check)
             try:
@@ -288,39 +313,101 @@ def check_optimizer_descends(component) -> None:
 
 @_check("optimizer", BEHAVIOUR)
 def check_optimizer_respects_lr(component) -> None:
-    """Doubling lr changes the first step (the update reads group['lr'])."""
+    """With one parameter group per learning rate (lr, 2·lr, 4·lr), as the batched engine
+    builds them, each group's first step follows its own lr (the update reads
+    group['lr'], not self.defaults['lr'] or a value fixed elsewhere)."""
+    import torch
+
     lr = float(component.defaults["lr"])
     start, grad = _sample(3, 1), _sample(3, 1, seed=1)
-    one = _steps(component, start, [grad], lr=lr) - start
-    two = _steps(component, start, [grad], lr=2 * lr) - start
-    if one.allclose(two, rtol=1e-9, atol=0):
-        raise AssertionError(
-            f"{_who(component)}: doubling lr from {lr:g} to {2 * lr:g} left the first step "
-            "unchanged; read the learning rate from each param group (group['lr']) in "
-            "step(), not from a value fixed elsewhere"
-        )
+    params = [start.clone().requires_grad_() for _ in range(3)]
+    groups = [{"params": [p], "lr": lr * 2**k} for k, p in enumerate(params)]
+    opt = _fn(component)(groups, **component.defaults)
+    opt.zero_grad()
+    for p in params:
+        p.grad = grad.clone()
+    opt.step()
+    steps = [(p.detach() - start) for p in params]
+    for k in (1, 2):
+        if steps[k].allclose(steps[0], rtol=1e-9, atol=0):
+            raise AssertionError(
+                f"{_who(component)}: in a parameter group with lr={lr * 2**k:g} the first step "
+                f"equals the one of the group with lr={lr:g}; read the learning rate of each "
+                "param group (for group in self.param_groups: group['lr']) in step(), not "
+                "self.defaults['lr'] or a value fixed elsewhere (the batched engine gives "
+                "each lr of a grid its own group)"
+            )
+    if torch.equal(steps[0], torch.zeros_like(steps[0])):
+        raise AssertionError(f"{_who(component)}: the first step did not move the parameters")
 
 
 @_check("optimizer", BEHAVIOUR, needs_batchable=True)
 def check_optimizer_batchable(component) -> None:
-    """R runs stacked in one (R, out, in) tensor evolve exactly as R separate runs."""
+    """R runs stacked in one (R, out, in) tensor per parameter group, with two groups of
+    different learning rates as the batched engine builds them, evolve exactly as each
+    run alone with its group's lr."""
     import torch
 
+    lr = float(component.defaults["lr"])
     scales = torch.logspace(-3, 3, RUNS, dtype=torch.float64).view(RUNS, 1, 1)
     start = _sample(RUNS, 2, 3, seed=2)
     grads = [scales * _sample(RUNS, 2, 3, seed=10 + k) for k in range(5)]
-    stacked = _steps(component, start, grads)
-    for r in range(RUNS):
-        alone = _steps(component, start[r], [g[r] for g in grads])
-        if not stacked[r].allclose(alone, rtol=1e-6, atol=1e-9):
-            diff = float((stacked[r] - alone).abs().max())
-            raise AssertionError(
-                f"{_who(component)} claims batchable=True, but run {r} of {RUNS} stacked in "
-                f"one tensor of shape {tuple(start.shape)} differs from the same run alone "
-                f"(max difference {diff:.3g} after 5 steps); make the update elementwise "
-                "(no norms, means or other reductions over a tensor) or register it with "
-                "batchable=False"
-            )
+    lrs = (lr, lr / 2)
+    params = [start.clone().requires_grad_() for _ in lrs]
+    opt = _fn(component)([{"params": [p], "lr": g_lr} for p, g_lr in zip(params, lrs, strict=True)],
+                         **component.defaults)  # fmt: skip
+    for grad in grads:
+        opt.zero_grad()
+        for p in params:
+            p.grad = grad.clone()
+        opt.step()
+    for g, (param, g_lr) in enumerate(zip(params, lrs, strict=True)):
+        for r in range(RUNS):
+            alone = _steps(component, start[r], [grad[r] for grad in grads], lr=g_lr)
+            stacked = param.detach()[r]
+            if not stacked.allclose(alone, rtol=1e-6, atol=1e-9):
+                diff = float((stacked - alone).abs().max())
+                raise AssertionError(
+                    f"{_who(component)} claims batchable=True, but run {r} of {RUNS} stacked "
+                    f"in one tensor of shape {tuple(start.shape)} (parameter group {g}, "
+                    f"lr={g_lr:g}) differs from the same run alone (max difference "
+                    f"{diff:.3g} after 5 steps); make the update elementwise (no norms, "
+                    "means or other reductions over a tensor) and read hyper-parameters from "
+                    "group[...], or register it with batchable=False"
+                )
+
+
+@_check("optimizer", BEHAVIOUR)
+def check_optimizer_float32_stable(component) -> None:
+    """300 float32 steps at its default lr on gdbench's default task (the notebook's
+    data, L1 loss) end with a finite loss no higher than at the start: catches updates
+    that blow up only later (a bias correction gone wrong), which 20 steps would miss."""
+    import torch
+
+    from .task import Task
+
+    x, y = Task().data("cpu")
+    g = torch.Generator().manual_seed(0)
+    weight = (torch.rand(1, 1, generator=g) * 2 - 1).requires_grad_()
+    bias = (torch.rand(1, generator=g) * 2 - 1).requires_grad_()
+    opt = _build(component, [weight, bias])
+    losses = []
+    for _ in range(STABILITY_STEPS):
+        opt.zero_grad()
+        loss = (x @ weight.T + bias - y).abs().mean()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    with torch.no_grad():
+        final = float((x @ weight.T + bias - y).abs().mean())
+    worst = max(losses)
+    if not (math.isfinite(final) and math.isfinite(worst)) or final > losses[0]:
+        raise AssertionError(
+            f"{_who(component)}: {STABILITY_STEPS} float32 steps at lr="
+            f"{component.defaults['lr']:g} on the default task (L1) took the loss from "
+            f"{losses[0]:.4g} to {final:.4g} (worst {worst:.4g}); the update grows without "
+            "bound (check bias corrections, divisions by small numbers, state updates)"
+        )
 
 
 # ---------------------------------------------------------------- losses
@@ -461,39 +548,67 @@ def _lbfgs(component, x, y) -> float:
 
 
 def _init(component, seed, global_seed=0):
-    """Initial (weight, bias, generator state changed?) for a (3, 2) layer under ``seed``;
-    the global RNG is reseeded with ``global_seed`` and restored afterwards."""
+    """Initial (weight, bias, generator state changed?, global RNG touched?) for a (3, 2)
+    layer under ``seed``; the global RNG is reseeded with ``global_seed`` and restored."""
+    weight, bias, drew, touched, _ = _init_call(component, seed, global_seed)
+    return weight, bias, drew, touched
+
+
+def _init_call(component, seed, global_seed=0):
+    """As ``_init``, plus what the initializer returned, and after checking that it
+    filled the very tensors it was given (same shape, same storage)."""
     import torch
 
     weight, bias = torch.full((3, 2), float("nan")), torch.full((3,), float("nan"))
+    storage = (weight.data_ptr(), bias.data_ptr())
     g = torch.Generator().manual_seed(seed)
     state = g.get_state()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(global_seed)
         global_state = torch.random.get_rng_state()
         with torch.no_grad():
-            _fn(component)(weight, bias, g, **component.defaults)
+            returned = _fn(component)(weight, bias, g, **component.defaults)
         touched_global = not torch.random.get_rng_state().equal(global_state)
-    return weight, bias, not g.get_state().equal(state), touched_global
+    if (tuple(weight.shape), tuple(bias.shape)) != ((3, 2), (3,)):
+        raise AssertionError(
+            f"{_who(component)}: changed the shapes of weight (3, 2) and bias (3,) to "
+            f"{tuple(weight.shape)} and {tuple(bias.shape)}; fill them in place, never assign "
+            "weight.data"
+        )
+    if (weight.data_ptr(), bias.data_ptr()) != storage:
+        raise AssertionError(
+            f"{_who(component)}: replaced the storage of weight or bias (weight.data = ...); "
+            "fill the tensors you are given in place (weight.uniform_(...), weight.copy_(...))"
+        )
+    return weight, bias, not g.get_state().equal(state), touched_global, returned
 
 
 @_check("init", API)
 def check_init_fills_in_place(component) -> None:
-    """fn(weight, bias, generator, **defaults) fills every entry of weight and bias."""
+    """fn(weight, bias, generator, **defaults) fills every entry of the given weight and
+    bias in place (same shape, same storage) with finite values, and returns None."""
     from .errors import one_line
 
     try:
-        weight, bias, _, _ = _init(component, seed=0)
+        weight, bias, _, _, returned = _init_call(component, seed=0)
+    except AssertionError:
+        raise
     except Exception as exc:
         raise AssertionError(
             f"{_who(component)}: fn(weight, bias, generator, **defaults) on a (3, 2) weight "
             f"raised {one_line(exc)}"
         ) from None
+    if returned is not None:
+        raise AssertionError(
+            f"{_who(component)}: returned {type(returned).__name__}; gdbench ignores return "
+            "values, so fill weight and bias in place and return None"
+        )
     for name, tensor in (("weight", weight), ("bias", bias)):
         if not tensor.isfinite().all():
             raise AssertionError(
-                f"{_who(component)}: left NaN in {name} (shape {tuple(tensor.shape)}); fill "
-                "every entry in place (e.g. weight.uniform_(..., generator=generator))"
+                f"{_who(component)}: left NaN or inf in {name} (shape {tuple(tensor.shape)}); "
+                "fill every entry in place with finite values (e.g. weight.uniform_(..., "
+                "generator=generator))"
             )
 
 
@@ -521,6 +636,91 @@ def check_init_seed_matters(component) -> None:
             f"{_who(component)}: draws from the generator but seeds 0 and 1 give the same "
             "values; use the generator you are given for every random draw"
         )
+
+
+# ---------------------------------------------------------------- names
+
+
+def _name_check(kind: str) -> Check:
+    def check(component) -> None:
+        builtin = _builtin_names().get((component.kind, component.name))
+        if builtin is not None and builtin != _identity(component.fn):
+            raise AssertionError(
+                f"{_who(component)}: {component.name!r} is a built-in name, so users get the "
+                f"built-in unless they write {component.plugin}/{component.name}; choose "
+                "another name"
+            )
+
+    check.__name__ = check.__qualname__ = f"check_{kind}_name_is_free"
+    check.__doc__ = "Its name is not one of gdbench's built-in components' names."
+    return _check(kind, API)(check)
+
+
+@functools.cache
+def _builtin_names() -> dict[tuple[str, str], Any]:
+    """(kind, name) → the built-in's function (its lazy path), to tell a clash from the
+    built-in module itself being checked."""
+    from .plugins import PluginFilter, load_plugins
+
+    plugin_set = load_plugins(plugin_filter=PluginFilter(only=frozenset()))
+    return {(c.kind, c.name): _identity(c.fn) for c in plugin_set.registry.components()
+            if c.builtin}  # fmt: skip
+
+
+def _identity(fn: Any) -> Any:
+    return getattr(fn, "path", fn)
+
+
+check_optimizer_name_is_free = _name_check("optimizer")
+check_loss_name_is_free = _name_check("loss")
+check_init_name_is_free = _name_check("init")
+
+
+# ---------------------------------------------------------------- lifecycle hooks
+
+
+class Hooks:
+    """A plugin's lifecycle hooks, checked like a component: a plugin that registers no
+    component (a logger, an exporter) still gets a smoke test instead of an empty
+    parameter set."""
+
+    kind = "hooks"
+    batchable = False
+    optimum = None
+
+    def __init__(self, obj: Any, name: str, hooks: list[str]) -> None:
+        self.obj, self.name, self.hooks = obj, name, hooks
+        self.plugin = name
+
+    @property
+    def qualified_name(self) -> str:
+        return f"hooks:{self.name}"
+
+    def __repr__(self) -> str:
+        return f"Hooks({self.name!r}: {', '.join(self.hooks)})"
+
+
+@_check("hooks", BEHAVIOUR)
+def check_hooks_run_in_a_sweep(hooks: Hooks) -> None:
+    """Its lifecycle hooks run through a tiny sweep (sgd and adam, two seeds, 5 epochs,
+    a results folder) without raising."""
+    import tempfile
+    import warnings
+
+    import gdbench
+
+    from .lifecycle import PluginWarning
+    from .plugins import PluginFilter, load_plugins
+
+    plugin_set = load_plugins(extra=[(hooks.name, hooks.obj)],
+                              plugin_filter=PluginFilter(only=frozenset()))  # fmt: skip
+    with tempfile.TemporaryDirectory() as out, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PluginWarning)
+        gdbench.run("sgd,adam", seeds=2, epochs=5, device="cpu", out=out, plot=False,
+                    plugin_set=plugin_set)  # fmt: skip
+    faults = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    if faults:
+        raise AssertionError(f"hooks of plugin {hooks.name!r}: {'; '.join(faults)}")
 
 
 # ---------------------------------------------------------------- the pytest plugin
