@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,8 @@ from .engine.records import DIVERGED, ERROR, OK
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from rich.console import Group, RenderableType
     from rich.table import Table
 
 CONFIG = ["optimizer_label", "loss_label", "init_label", "lr", "device"]
@@ -108,62 +112,215 @@ class SummaryColumn(NamedTuple):
     fmt: Callable[[Any], str]
     """Formats one row of ``summary()`` (a namedtuple: fields by name)."""
     justify: Justify
+    short: str = ""
+    """The header when the table must be narrower (its meaning goes under the table)."""
 
 
 SUMMARY_COLUMNS = [
-    SummaryColumn("optimizer", "optimizer_label", lambda r: r.optimizer_label, "left"),
+    SummaryColumn("optimizer", "optimizer_label", lambda r: r.optimizer_label, "left", "opt"),
     SummaryColumn("loss", "loss_label", lambda r: r.loss_label, "left"),
     SummaryColumn("init", "init_label", lambda r: r.init_label, "left"),
     SummaryColumn("lr", "lr", lambda r: f"{r.lr:g}", "right"),
-    SummaryColumn("device", "device", lambda r: r.device, "left"),
+    SummaryColumn("device", "device", lambda r: r.device, "left", "dev"),
     SummaryColumn("gap", "gap_median", lambda r: _num(r.gap_median, ".1e"), "right"),
-    SummaryColumn("95% CI", "gap_low", lambda r: _interval(r), "right"),
-    SummaryColumn("solved", None, lambda r: f"{r.solved}/{r.runs}", "right"),
-    SummaryColumn("epochs", None, lambda r: _num(r.epochs_to_target, ".0f"), "right"),
-    SummaryColumn("time", None, lambda r: _seconds(r.seconds_to_target), "right"),
-    SummaryColumn("µs/epoch", None, lambda r: _num(r.epoch_us, ".0f"), "right"),
-    SummaryColumn("runs", None, lambda r: r.status, "left"),
+    SummaryColumn("95% CI", "gap_low", lambda r: _interval(r), "right", "CI"),
+    SummaryColumn("solved", "solved", lambda r: f"{r.solved}/{r.runs}", "right", "solv"),
+    SummaryColumn(
+        "epochs", "epochs_to_target", lambda r: _num(r.epochs_to_target, ".0f"), "right", "ep"
+    ),
+    SummaryColumn("time", "seconds_to_target", lambda r: _seconds(r.seconds_to_target), "right"),
+    SummaryColumn("µs/epoch", "epoch_us", lambda r: _num(r.epoch_us, ".0f"), "right", "µs/ep"),
+    SummaryColumn("runs", "status", lambda r: r.status, "left"),
 ]
 
 
-def render_summary(table: pd.DataFrame, title: str = "gdbench") -> Table:
-    """A rich Table of ``summary()``'s output.
+class Display(NamedTuple):
+    """The summary as a person reads it: what ``render_summary`` prints, for any front end
+    (terminal, Markdown, HTML)."""
 
-    Configuration columns that are the same in every row move into the caption, so the
-    table stays readable in an 80-column terminal.
+    columns: list[SummaryColumn]
+    """The columns shown: the configuration columns that vary, then the measurements."""
+    cells: list[list[str]]
+    """One row of formatted cells per configuration (numbers never shortened)."""
+    caption: str
+    """What every configuration shares (``loss l1 · lr 0.01 · device cpu``)."""
+    footer: str
+    """What the columns mean."""
+
+
+def display(table: pd.DataFrame) -> Display:
+    """The columns worth showing of ``summary()``'s output, formatted.
+
+    Configuration columns that are the same in every row move into the caption (with a
+    single configuration, all but its optimizer do), as does the status column when every
+    configuration has the same counts; the interval goes when no configuration has two
+    ok runs.
     """
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
+    if table.empty:
+        return Display([], [], "", "no runs finished")
     constant = {
-        col
-        for _, col, _, _ in SUMMARY_COLUMNS
-        if col in CONFIG and len(table) > 1 and table[col].nunique(dropna=False) == 1
+        c.column
+        for c in SUMMARY_COLUMNS
+        if c.column in CONFIG and len(table) > 1 and table[c.column].nunique(dropna=False) == 1
     }
     if len(table) == 1:
         constant = {"loss_label", "init_label", "lr", "device"}
     hidden = set(constant)
     if (table["ok"] < 2).all():  # no interval to show for single runs
         hidden.add("gap_low")
-    shown = [c for c in SUMMARY_COLUMNS if c[1] not in hidden]
-    caption = " · ".join(
-        f"{header} {fmt(_first_row(table))}"
-        for header, col, fmt, _ in SUMMARY_COLUMNS
-        if col in constant
-    )
+    if len(table) > 1 and table["status"].nunique() == 1:
+        hidden.add("status")
+    first = _first_row(table)
+    caption = [f"{c.header} {c.fmt(first)}" for c in SUMMARY_COLUMNS if c.column in constant]
+    if "status" in hidden and len(table) > 1:
+        caption.append(f"runs {first.status} each")
+    shown = [c for c in SUMMARY_COLUMNS if c.column not in hidden]
+    cells = [[c.fmt(r) for c in shown] for r in table.itertuples(index=False)]
+    return Display(shown, cells, " · ".join(caption), footer(table))
+
+
+def render_summary(
+    table: pd.DataFrame, title: str = "gdbench", width: int | None = None
+) -> RenderableType:
+    """What the CLI prints of ``summary()``'s output, fitted to ``width`` columns.
+
+    A table of the columns that vary (``display``), as wide as its values: no value is
+    ever cut. When it is wider than ``width``, the headers are abbreviated (explained
+    under the table) and the padding between columns narrowed; when even that does not
+    fit, one block per configuration follows instead, its values on wrapped lines.
+    """
+    shown = display(table)
+    if not shown.columns:
+        from rich.text import Text
+
+        return Text(f"{title}\n{shown.footer}")
+    if width is None:
+        return _table(shown, title, short=False, padding=1)
+    for short, padding in ((False, 1), (True, 1), (True, 0)):
+        candidate = _table(shown, title, short=short, padding=padding)
+        if _natural_width(candidate) <= width:
+            return candidate
+    return _blocks(shown, title, width)
+
+
+def _table(shown: Display, title: str, *, short: bool, padding: int) -> Table:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    abbreviated = [c for c in shown.columns if short and c.short]
+    legend = " · ".join(f"{c.short}: {c.header}" for c in abbreviated)
+    caption = "\n".join(filter(None, [shown.caption, legend, shown.footer]))
     t = Table(
-        title=title,
+        title=escape(title),
         title_justify="left",
-        caption=escape("\n".join(filter(None, [caption, footer(table)]))),
+        caption=escape(caption),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
+        padding=(0, padding),
     )
-    for header, _, _, justify in shown:
-        t.add_column(header, justify=justify, no_wrap=True, min_width=min(len(header), 12))
-    for r in table.itertuples(index=False):
-        t.add_row(*(escape(fmt(r)) for _, _, fmt, _ in shown))  # labels hold [k=v]
+    for c in shown.columns:
+        header = c.short if short and c.short else c.header
+        t.add_column(header, justify=c.justify, no_wrap=True)
+    for row in shown.cells:
+        t.add_row(*(escape(cell) for cell in row))  # labels hold [k=v]
     return t
+
+
+def _natural_width(table: Table) -> int:
+    """The width ``table`` takes when nothing in it is wrapped or cut."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=100_000, file=io.StringIO())
+    caption, title = table.caption, table.title
+    table.caption = table.title = None  # these wrap; the cells must not
+    try:
+        return Measurement.get(console, console.options, table).maximum
+    finally:
+        table.caption, table.title = caption, title
+
+
+def _blocks(shown: Display, title: str, width: int) -> Group:
+    """One block per configuration: its distinguishing values as a heading, then
+    ``name value`` pairs packed into lines of ``width``; a pair is never split, and a line
+    that goes on ends with ``·``."""
+    from rich.console import Group
+    from rich.text import Text
+
+    config = [i for i, c in enumerate(shown.columns) if c.column in CONFIG]
+    parts: list[RenderableType] = [Text(title, style="italic")]
+    if shown.caption:
+        parts.append(Text(shown.caption))
+    for row in shown.cells:
+        heading = [_pair(shown.columns[i], row[i]) if shown.columns[i].column == "lr" else row[i]
+                   for i in config]  # fmt: skip
+        parts.append(Text(""))
+        parts += [Text(line, style="bold") for line in _pack(heading, width - 2)]
+        pairs = [_pair(c, row[i]) for i, c in enumerate(shown.columns) if i not in config]
+        parts += [Text("  " + line) for line in _pack(pairs, width - 4)]
+    parts.append(Text(""))
+    parts.append(Text(shown.footer, style="dim"))
+    return Group(*parts)
+
+
+def _pair(column: SummaryColumn, cell: str) -> str:
+    return f"{column.header} {cell}"
+
+
+def _pack(items: list[str], width: int, sep: str = " · ") -> list[str]:
+    """``items`` joined by ``sep`` into lines of at most ``width`` + 2, each line that
+    goes on ending with the separator's ``·`` (an item longer than ``width`` gets a line
+    of its own, which the terminal wraps)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(sep) + len(item) <= width:
+            lines[-1] += sep + item
+        else:
+            if lines:
+                lines[-1] += sep.rstrip()
+            lines.append(item)
+    return lines
+
+
+FORMATS = ("table", "csv", "json", "markdown")
+"""What ``gdbench run --format`` prints the summary as."""
+
+
+def format_summary(table: pd.DataFrame, fmt: str, title: str = "gdbench") -> str:
+    """``summary()``'s output for other tools: ``csv`` and ``json`` (a list of records;
+    missing values null) hold every summary column, unformatted; ``markdown`` the table a
+    person reads (``display``), with its caption and footer."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        records = [{k: _plain(v) for k, v in r.items()} for r in table.to_dict("records")]
+        return json.dumps(records, indent=1, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return _markdown(display(table), title)
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numpy scalars as Python ones, NaN as null."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _markdown(shown: Display, title: str) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    align = {"left": ":---", "right": "---:"}
+    lines = [f"**{title}**", ""]
+    if shown.caption:
+        lines += [cell(shown.caption), ""]
+    if shown.columns:
+        lines.append("| " + " | ".join(cell(c.header) for c in shown.columns) + " |")
+        lines.append("|" + "|".join(align[c.justify] for c in shown.columns) + "|")
+        lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown.cells]
+    lines += ["", *(f"{line}  " for line in shown.footer.splitlines())]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _num(v: float, fmt: str = ".4f") -> str:
@@ -203,70 +360,191 @@ def _first_row(table: pd.DataFrame) -> Any:
     return next(table.itertuples(index=False))
 
 
-MAX_LEGEND = 12
-"""More lines than this make a legend unreadable; it is left out then."""
+PANEL_LINES = 8
+"""Most configurations drawn in one panel of ``convergence.png``: more get more panels."""
 
+MAX_PANELS = 30
+"""Past this many panels, panels hold more lines (twice as many, up to 4 × PANEL_LINES)."""
 
 FLOOR = float(np.finfo(np.float32).eps)
 """Gaps below this fraction of the optimum are float32 rounding; drawn at it."""
 
+FACETS = ["loss_label", "optimizer_label"]
+"""Panels always separate losses and optimizers."""
+
+SPLITS = ["device", "init_label"]
+"""Then, while a panel would hold more than PANEL_LINES configurations, these in turn."""
+
+
+class Facet(NamedTuple):
+    """One panel of ``convergence.png``."""
+
+    title: str
+    """What its configurations share: ``l1 · adam`` (``· cpu``, ``· lr 1/2`` when split)."""
+    loss: Any
+    """Its loss label (panels of one loss share the y-axis)."""
+    keys: list[tuple[Any, ...]]
+    """Its configurations, as tuples of the ``CONFIG`` columns."""
+    labels: list[str]
+    """Each configuration's legend entry: what tells it apart from the others here."""
+
+
+def facets(configs: pd.DataFrame, max_lines: int = PANEL_LINES) -> list[Facet]:
+    """Group configurations (rows of the ``CONFIG`` columns, in order of appearance) into
+    legible panels: one per loss × optimizer, split further by device, then initializer,
+    while a panel would hold more than ``max_lines``; what still has too many (learning
+    rates) is cut into consecutive runs of lr, each at most ``max_lines`` long."""
+    configs = configs[CONFIG].drop_duplicates(ignore_index=True)
+    by = list(FACETS)
+    for column in SPLITS:
+        sizes = configs.groupby(by, sort=False, dropna=False).size()
+        if sizes.max() > max_lines and configs[column].nunique(dropna=False) > 1:
+            by.append(column)
+    panels = []
+    for key, group in configs.groupby(by, sort=False, dropna=False):
+        values = dict(zip(by, key, strict=True))
+        group = group.sort_values("lr", kind="stable")
+        n_parts = -(-len(group) // max_lines)
+        size = -(-len(group) // n_parts)
+        for part in range(n_parts):
+            rows = group.iloc[part * size : (part + 1) * size]
+            title = " · ".join(str(values[c]) for c in by)
+            if n_parts > 1:
+                title += f" · lr {rows['lr'].iloc[0]:g}–{rows['lr'].iloc[-1]:g}"
+            keys = [tuple(r) for r in rows[CONFIG].itertuples(index=False)]
+            panels.append(Facet(title, values["loss_label"], keys, _labels(rows, by)))
+    return panels
+
+
+def _labels(rows: pd.DataFrame, fixed: list[str]) -> list[str]:
+    """Legend entries: lr, then each other column not fixed by the panel that varies in
+    it (``lr=0.01 · xavier · cuda``)."""
+    varying = [c for c in CONFIG if c not in fixed and c != "lr" and rows[c].nunique() > 1]
+    return [
+        " · ".join([f"lr={r['lr']:g}", *(str(r[c]) for c in varying)]) for _, r in rows.iterrows()
+    ]
+
+
+def _layout(panels: list[Facet]) -> tuple[int, int]:
+    """(rows, columns): one row per loss when every loss has the same few panels."""
+    per_loss = pd.Series([p.loss for p in panels]).value_counts()
+    if per_loss.nunique() == 1 and per_loss.iloc[0] <= 4:
+        return len(per_loss), int(per_loss.iloc[0])
+    cols = min(4, len(panels))
+    return -(-len(panels) // cols), cols
+
 
 def plot_convergence(runs: pd.DataFrame, history: pd.DataFrame, path: Path) -> None:
-    """Gap to the exact optimum against epoch on a log scale, one panel per loss: the
-    median over the ok runs of each configuration, with a band from the 10th to the 90th
-    percentile. Gaps below float32 resolution (~1.2e-7 of the optimum) are drawn at it."""
-    import matplotlib
+    """``convergence_figure`` saved as a PNG."""
+    convergence_figure(runs, history).savefig(path, format="png")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def convergence_figure(runs: pd.DataFrame, history: pd.DataFrame) -> Figure:
+    """Gap to the exact optimum against epoch on a log scale: the median over the ok runs
+    of each configuration, with a band from the 10th to the 90th percentile, in panels
+    of at most ``PANEL_LINES`` configurations (``facets``), each with its legend. Panels
+    of one loss share a y-axis scaled to those curves (diverged runs do not stretch it);
+    a diverged run is an × at the top of its panel at the epoch it diverged. Gaps below
+    float32 resolution (~1.2e-7 of the optimum) are drawn at it."""
+    from matplotlib.figure import Figure
+
+    max_lines = PANEL_LINES
+    panels = facets(runs)
+    while len(panels) > MAX_PANELS and max_lines < 4 * PANEL_LINES:
+        max_lines *= 2
+        panels = facets(runs, max_lines)
     ok = runs[runs["status"] == OK]
     merged = history.merge(ok[["run_id", "optimum_loss", *CONFIG]], on="run_id")
-    losses = list(dict.fromkeys(runs["loss_label"]))
-    fig, axes = plt.subplots(
-        1, len(losses), figsize=(4 + 5 * len(losses), 5.5), dpi=110, squeeze=False
+    curves = {
+        key: _curves(group) for key, group in merged.groupby(CONFIG, sort=False, dropna=False)
+    }
+    n_rows, n_cols = _layout(panels)
+    wide = max(len(p.keys) for p in panels) > PANEL_LINES
+    fig = Figure(figsize=((5.6 if wide else 4.8) * n_cols, 3.9 * n_rows + 0.6), dpi=100)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    limits: dict[Any, list[float]] = {}
+    for ax, panel in zip(axes, panels, strict=False):
+        lo, hi = _plot_panel(ax, panel, curves, runs)
+        limits.setdefault(panel.loss, []).extend([lo, hi])
+    for ax, panel in zip(axes, panels, strict=False):
+        bounds = [v for v in limits[panel.loss] if np.isfinite(v)]
+        if bounds:
+            ax.set_ylim(min(bounds) / 2, max(bounds) * 2)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for row in range(n_rows):
+        axes[row * n_cols].set_ylabel("gap to the optimum")
+    fig.suptitle(
+        "gdbench: convergence (median over ok runs; band: 10–90%; ×: a run diverged there)"
     )
-    for ax, loss in zip(axes[0], losses, strict=True):
-        _plot_panel(ax, merged[merged["loss_label"] == loss])
-        left_out = int(((runs["loss_label"] == loss) & (runs["status"] != OK)).sum())
-        note = f" ({left_out} runs not ok, left out)" if left_out else ""
-        ax.set_title(f"loss: {loss}{note}")
-    axes[0][0].set_ylabel("gap to the exact optimum (median over ok runs; band: 10–90%)")
-    fig.suptitle("gdbench: convergence")
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    return fig
 
 
-def _plot_panel(ax: Axes, merged: pd.DataFrame) -> None:
-    n_lines = 0
-    for key, group in merged.groupby(CONFIG, sort=False, dropna=False):
-        curves = group.pivot(index="epoch", columns="run_id", values="gap")
-        floors = group.groupby("run_id")["optimum_loss"].first().reindex(curves.columns)
-        values = curves.to_numpy(dtype=float)
-        floor = np.maximum(floors.to_numpy(dtype=float) * FLOOR, np.finfo(float).tiny)
-        values = np.where(np.isfinite(values), np.maximum(values, floor), np.nan)
-        if np.isnan(values).all():
-            continue
+def _curves(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(epochs, median, 10–90% band or None) of one configuration's ok runs."""
+    table = group.pivot(index="epoch", columns="run_id", values="gap")
+    floors = group.groupby("run_id")["optimum_loss"].first().reindex(table.columns)
+    values = table.to_numpy(dtype=float)
+    floor = np.maximum(floors.to_numpy(dtype=float) * FLOOR, np.finfo(float).tiny)
+    values = np.where(np.isfinite(values), np.maximum(values, floor), np.nan)
+    epochs = table.index.to_numpy()
+    if np.isnan(values).all():
+        return epochs, np.full(len(epochs), np.nan), None
+    with np.errstate(all="ignore"):
         median = np.nanmedian(values, axis=1)
-        line = ax.plot(curves.index, median, lw=1.4, label=_legend(key))[0]
-        n_lines += 1
-        if values.shape[1] > 1:
-            lo, hi = np.nanpercentile(values, [10, 90], axis=1)
-            ax.fill_between(curves.index, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+        band = np.nanpercentile(values, [10, 90], axis=1) if values.shape[1] > 1 else None
+    return epochs, median, band
+
+
+def _plot_panel(
+    ax: Axes,
+    panel: Facet,
+    curves: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    runs: pd.DataFrame,
+) -> tuple[float, float]:
+    """Draw one panel; return the range of the values drawn (for the shared y-axis)."""
+    lo, hi = np.inf, -np.inf
+    left_out = 0
+    for i, (key, label) in enumerate(zip(panel.keys, panel.labels, strict=True)):
+        color = f"C{i % 10}"
+        mine = runs[_matches(runs, key)]
+        diverged = mine[mine["status"] == DIVERGED]
+        left_out += int((~mine["status"].isin([OK, DIVERGED])).sum())
+        text = label + (f" ({len(diverged)} diverged)" if len(diverged) else "")
+        drawn = False
+        if key in curves:
+            epochs, median, band = curves[key]
+            if np.isfinite(median).any():
+                ax.plot(epochs, median, lw=1.4, color=color, label=text)
+                drawn = True
+                shown = [median] if band is None else [median, *band]
+                for values in shown:
+                    finite = values[np.isfinite(values)]
+                    if finite.size:
+                        lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+                if band is not None:
+                    ax.fill_between(epochs, band[0], band[1], color=color, alpha=0.15, lw=0)
+        if len(diverged):
+            at = diverged["diverged_epoch"].to_numpy(dtype=float)
+            ax.plot(at, np.full(len(at), 0.96), ls="none", marker="x", ms=6, mew=1.5,
+                    color=color, transform=ax.get_xaxis_transform(), clip_on=False,
+                    label=None if drawn else text)  # fmt: skip
+        elif not drawn:  # no curve, no divergence: keep its place in the legend
+            ax.plot([], [], color=color, label=f"{label} (no ok run)")
     ax.set_yscale("log")
+    ax.minorticks_off()  # the log axis's minor ticks cost seconds to lay out, and clutter
     ax.set_xlabel("epoch")
-    ax.grid(True, which="both", alpha=0.3)
-    if 0 < n_lines <= MAX_LEGEND:
-        ax.legend(fontsize=8, loc="upper right")
-    elif n_lines:
-        ax.text(0.98, 0.98, f"{n_lines} configurations (legend omitted)", ha="right",
-                va="top", transform=ax.transAxes, fontsize=8)  # fmt: skip
+    ax.grid(True, which="major", alpha=0.3)
+    note = f" ({left_out} runs not ok, left out)" if left_out else ""
+    ax.set_title(panel.title + note, fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    return lo, hi
 
 
-def _legend(key: tuple[Any, ...]) -> str:
-    config = dict(zip(CONFIG, key, strict=True))
-    return (
-        f"{config['optimizer_label']} lr={config['lr']:g} · {config['init_label']} · "
-        f"{config['device']}"
-    )
+def _matches(runs: pd.DataFrame, key: tuple[Any, ...]) -> pd.Series:
+    mask = pd.Series(True, index=runs.index)
+    for column, value in zip(CONFIG, key, strict=True):
+        column_values = runs[column]
+        mask &= column_values.isna() if value != value else column_values == value
+    return mask
