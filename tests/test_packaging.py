@@ -35,3 +35,4 @@ def test_wheel_has_the_console_script_and_every_builtin_plugin(wheel_venv, tmp_p
     assert run.returncode == 0, run.stderr
     (out,) = (tmp_path / "res").iterdir()
     assert len(pd.read_parquet(out / "runs.parquet")) == 2
+    assert (out / "report.html").is_file(), run.stderr  # its template is in the wheel
