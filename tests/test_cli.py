@@ -88,10 +88,10 @@ def test_small_batches_stay_eager_under_compile(cli, tmp_path):
         (["-p", "adam[betaz=0.9:0.99]"], "did you mean 'betas'"),
         (["-p", "adam[betas=2:0.9]"], "bad hyper-parameter value"),
         (["-p", "huber[delta=-1]"], "delta must be > 0"),
-        (["-p", "adam[lr=0]"], "adam: learning rate must be a positive number"),
+        (["-p", "adam[lr=0]"], "adam: learning rate must be a positive finite number"),
         (["--epochs", "0"], "--epochs must be a positive whole number, got 0"),
-        (["--lr", "-0.1"], "--lr must be a positive number"),
-        (["--lr", "0"], "--lr must be a positive number"),
+        (["--lr", "-0.1"], "--lr must be a positive finite number"),
+        (["--lr", "0"], "--lr must be a positive finite number"),
         (["--lr", "fast"], "--lr takes numbers: 'fast' is not one"),
         (["--seeds", "0"], "--seeds must be at least 1"),
         (["--device", "cuda:99"], "not available"),  # with or without CUDA
@@ -102,6 +102,22 @@ def test_small_batches_stay_eager_under_compile(cli, tmp_path):
         (["--data-seed", "-1"], "--data-seed must lie in 0..2**63-1"),
         (["--engine", "warp"], "--engine 'warp' is unknown"),
         (["--max-batch", "0"], "--max-batch must be a positive whole number"),
+        # every value the robustness issue found accepted
+        (["--noise-std", "nan"], "--noise-std must be finite, got nan"),
+        (["--x-high", "inf"], "--x-high must be finite, got inf"),
+        (["-p", "sgd[lr=inf]"], "sgd: learning rate must be a positive finite number, got inf"),
+        (["--lr", "inf"], "--lr must be a positive finite number, got inf"),
+        (["-p", "sgd[nesterov=maybe;momentum=0.9]"], "sgd: nesterov is true or false"),
+        (["-p", "adam[amsgrad=1]"], "adam: amsgrad is true or false, got '1'"),
+        (["-p", "sgd[lr=0.1;lr=0.2]"], "hyper-parameter 'lr' given twice"),
+        (["-p", "sgd[lr=]"], "empty hyper-parameter value"),
+        (["--lr", ""], "--lr has an empty value"),
+        (["--lr", "0.1,,0.2"], "--lr has an empty value"),
+        (["--plugins", ""], "--plugins names no component"),
+        (["--plugins", ",,,"], "--plugins names no component"),
+        (["--seeds", "100000000000"], "--seeds must be at most 10,000,000"),
+        (["--data-seed", "99999999999999999999"], "--data-seed"),
+        (["--epochs", "2000000000"], "--epochs needs ~"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
@@ -250,3 +266,11 @@ def test_clicks_own_usage_errors_are_one_line_too(args, fragment):
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("gdbench: error: ") and fragment in line and "--help" in line
+
+
+def test_help_shows_the_bracket_grammar_literally(cli):
+    """rich markup would eat ``[lr=0.001,0.01;...]``: the help exists to teach it."""
+    result = cli("run", "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "'adam[lr=0.001,0.01;betas=0.9:0.99]'" in result.stdout
+    assert "'loss:huber[delta=0.5]'" in result.stdout

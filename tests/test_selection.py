@@ -51,8 +51,8 @@ def test_values_are_parsed_never_evaluated():
     [
         ("adma", "did you mean adam"),
         ("adam[betaz=0.9:0.99]", "did you mean 'betas'"),
-        ("adam[lr=-1]", "learning rate must be a positive number"),
-        ("adam[lr=0]", "learning rate must be a positive number"),
+        ("adam[lr=-1]", "learning rate must be a positive finite number"),
+        ("adam[lr=0]", "learning rate must be a positive finite number"),
         ("sgd[lr]", "write key=value"),
         ("colour:red", "unknown kind"),
         ("adam[lr=0.1", "unbalanced"),

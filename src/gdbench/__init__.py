@@ -6,6 +6,7 @@ starts):
 * ``gdbench.run(...)``: run a sweep, get a ``Results`` with the ``runs`` and ``history``
   tables (their columns: ``gdbench.results.RUNS_COLUMNS`` and ``HISTORY_COLUMNS``);
 * ``gdbench.load(folder)``: a results folder's tables, whatever its state;
+* ``gdbench.tune(...)``: tuning studies, then the tuned optimizers on held-out data;
 * ``gdbench.Task``: the regression task's parameters;
 * ``gdbench.UsageError``: bad input (a ``ValueError``; ``ParameterTypeError`` for a
   wrong type is also a ``TypeError``);
@@ -33,6 +34,7 @@ __all__ = [
     "lazy",
     "load",
     "run",
+    "tune",
 ]
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from .runner import run
     from .store import load
     from .task import Task
+    from .tuning import tune
 
 
 def __getattr__(name: str) -> Any:
@@ -56,6 +59,10 @@ def __getattr__(name: str) -> Any:
         from .store import load
 
         return load
+    if name == "tune":
+        from .tuning import tune
+
+        return tune
     if name == "Task":
         from .task import Task
 

@@ -59,11 +59,14 @@ def fail(error: UsageError | str) -> typer.Exit:
 
 
 def parse_floats(text: str | None, param: str) -> list[float]:
-    """``0.01,0.1`` → [0.01, 0.1]; errors name ``param`` (rendered as its flag)."""
-    if not text:
+    """``0.01,0.1`` → [0.01, 0.1]; errors name ``param`` (rendered as its flag). None
+    (not given) is no values; an empty value is refused."""
+    if text is None:
         return []
     values = []
     for part in text.split(","):
+        if not part.strip():
+            raise UsageError(f"has an empty value in {text!r}; write e.g. 0.01,0.1", param=param)
         try:
             values.append(float(part))
         except ValueError:
@@ -120,7 +123,12 @@ def run(
     out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
         "results"
     ),
-    plot: Annotated[bool, typer.Option(help="Write convergence.png.")] = True,
+    plot: Annotated[
+        bool, typer.Option(help="Write convergence.png (and profiles.png over several workloads).")
+    ] = True,
+    report: Annotated[
+        bool, typer.Option(help="Write report.html, a self-contained page for a browser.")
+    ] = True,
     engine: Annotated[
         str,
         typer.Option(help="auto (batch what is declared batchable), batched or sequential."),
@@ -182,13 +190,23 @@ def run(
             metavar="FILE",
         ),
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="Print the summary as a table (for a person), or as csv, json or markdown "
+            "on stdout alone (for other tools; notes go to stderr).",
+            metavar="FORMAT",
+        ),
+    ] = "table",
 ) -> None:
     """Run every combination of the selected components and compare them."""
-    args = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
+    args = {k: v for k, v in locals().items() if k not in ("ctx", "config", "fmt")}
     try:
+        _check_format(fmt)
         if config is not None:
             args = _with_config(ctx, args, config)
-        _run_and_report(_options(args))
+        _run_and_report(_options(args), fmt)
     except UsageError as exc:
         raise fail(exc) from None
 
@@ -218,7 +236,14 @@ def _options(args: dict[str, Any]) -> SweepOptions:
     return SweepOptions.from_arguments(plugins or "sgd", lr=lr, task=task, **other)
 
 
-def _run_and_report(options: SweepOptions) -> None:
+def _check_format(fmt: str) -> None:
+    from .report import FORMATS
+
+    if fmt not in FORMATS:
+        raise UsageError(f"takes {', '.join(FORMATS)}, got {fmt!r}", param="format")
+
+
+def _run_and_report(options: SweepOptions, fmt: str = "table") -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -262,10 +287,23 @@ def _run_and_report(options: SweepOptions) -> None:
         raise typer.Exit(130) from None
     finally:
         _stop(bar)
-    _print_results(results)
+    _print_results(results, fmt)
     if results.interrupted:
         typer.echo(f"gdbench: {interruption(results)}", err=True)
         raise typer.Exit(SIGNAL_EXIT.get(results.interrupted, 130))
+    _exit_on_failures(results)
+
+
+def _exit_on_failures(results: Results) -> None:
+    """Print the first error of each failing configuration; exit status 1 if any run
+    ended in ``error`` (everything is written by now). Divergence is a result: 0."""
+    from .failures import failures
+
+    found = failures(results.runs)
+    for failure in found:
+        typer.echo(f"gdbench: error: {failure.line()}", err=True)
+    if found:
+        raise typer.Exit(1)
 
 
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
@@ -291,11 +329,19 @@ def _stop(bar: Progress) -> None:
         bar.stop()
 
 
-def _print_results(results: Results) -> None:
-    from .report import render_summary
+def _print_results(results: Results, fmt: str = "table") -> None:
+    from rich.console import Console
+
+    from .report import format_summary, render_summary
+    from .tuning import untuned_title
 
     console = _stdout_console()
-    console.print(render_summary(results.summary(), title="gdbench run"))
+    title = untuned_title(results.runs)  # "gdbench run · lr fixed at 0.01 for all"
+    if fmt == "table":
+        console.print(render_summary(results.summary(), title, width=console.width))
+    else:  # for other tools: stdout holds the summary alone, the rest goes to stderr
+        typer.echo(format_summary(results.summary(), fmt, title=title), nl=False)
+        console = Console(stderr=True)
     for note in sorted(set(results.runs["engine_note"]) - {""}):
         console.print(f"note: {note}")
     if results.out_dir is not None:
@@ -337,28 +383,157 @@ def _defaults() -> dict[str, Any]:
     """Every option of ``gdbench run`` at its default, by Python name."""
     import inspect
 
-    skip = {"ctx", "config"}
+    skip = {"ctx", "config", "fmt"}
     return {
         name: p.default for name, p in inspect.signature(run).parameters.items() if name not in skip
     }
 
 
+@app.command("tune")
+def tune_command(
+    plugins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugins",
+            "-p",
+            metavar="COMPONENTS",
+            help="As for run; an optimizer's lr is tuned over --lr-range unless given, any "
+            "hyper-parameter over a range written log:LO:HI or lin:LO:HI "
+            "('adam[lr=log:1e-3:1;betas=0.9:0.999]') or over a list of values.",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="deepobs (36-point log grid of lr over 1e-5..1e2, best re-run on 10 "
+            "held-out data seeds) or algoperf (3 studies x 5 quasi-random trials); "
+            "options given win.",
+        ),
+    ] = None,
+    lr_range: Annotated[
+        str | None,
+        typer.Option(help="Default lr search range LO:HI (log scale) or lin:LO:HI [1e-4:10]."),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option(help="grid, quasirandom (scrambled Halton) or random [grid].")
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Trial budget per optimizer and study [16].")
+    ] = None,
+    studies: Annotated[int | None, typer.Option(help="Independent studies [1].")] = None,
+    tune_data_seeds: Annotated[
+        str | None,
+        typer.Option(help="Data seeds to choose on: a count N (0..N-1), A-B or A,B,C [0]."),
+    ] = None,
+    eval_data_seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out data seeds: a count N (the N seeds after the tuning ones), "
+            "A-B or A,B,C [10]."
+        ),
+    ] = None,
+    criterion: Annotated[
+        str | None,
+        typer.Option(help="Choose by epochs or seconds to target, or by final gap [epochs]."),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Full-batch epochs per run.")] = 500,
+    seeds: Annotated[int, typer.Option(help="Run seeds 0..N-1 per trial and held-out run.")] = 1,
+    device: Annotated[str, typer.Option(help="auto, or a list: cpu,cuda,cuda:1,mps.")] = "auto",
+    n_samples: Annotated[int, typer.Option(help="Number of samples.")] = 1000,
+    w_true: Annotated[float, typer.Option(help="True slope.")] = 2.0,
+    b_true: Annotated[float, typer.Option(help="True intercept.")] = 3.0,
+    noise_std: Annotated[float, typer.Option(help="Standard deviation of the noise.")] = 1.0,
+    x_low: Annotated[float, typer.Option(help="Lower end of x ~ U(x_low, x_high).")] = -10.0,
+    x_high: Annotated[float, typer.Option(help="Upper end of x.")] = 10.0,
+    dim: Annotated[int, typer.Option(help="Number of features.")] = 1,
+    condition: Annotated[
+        float, typer.Option(help="Condition number of E[x xᵀ] (0: unscaled).")
+    ] = 0.0,
+    noise: Annotated[str, typer.Option(help="normal, laplace or student-t.")] = "normal",
+    outliers: Annotated[float, typer.Option(help="Fraction of 10x-noise samples.")] = 0.0,
+    out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
+        "results"
+    ),
+    plot: Annotated[
+        bool, typer.Option(help="Write sensitivity.png and convergence.png (held-out runs).")
+    ] = True,
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    engine: Annotated[str, typer.Option(help="auto, batched or sequential.")] = "auto",
+    compile: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the batched step.")
+    ] = False,
+    max_batch: Annotated[int | None, typer.Option(help="Most runs in one batch.")] = None,
+    target: Annotated[
+        float, typer.Option(help="Relative gap to the optimum a run must reach and keep.")
+    ] = 1e-4,
+    diverge_factor: Annotated[
+        float, typer.Option(help="A run diverges when its loss exceeds this times its start.")
+    ] = 1e4,
+    threads: Annotated[int | None, typer.Option(help="torch intra-op threads.")] = None,
+    history: Annotated[str, typer.Option(help="full, every:K or none.")] = "full",
+    workers: Annotated[int | None, typer.Option(help="Local Dask worker processes.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="A Dask scheduler's address.", metavar="ADDRESS")
+    ] = None,
+) -> None:
+    """Tune each optimizer on some data seeds, re-run its best configuration on held-out
+    ones, and compare the tuned optimizers (tuned.parquet, sensitivity.png)."""
+    args = dict(locals())
+    from .tuning import tune_and_print
+
+    try:
+        tune_and_print(args, _plugin_set(), argv=["gdbench", *sys.argv[1:]],
+                       console=_stdout_console())  # fmt: skip
+    except UsageError as exc:
+        raise fail(exc) from None
+
+
+@app.command("report")
+def report_command(
+    folder: Annotated[Path, typer.Argument(help="A results folder (of run or tune).")],
+) -> None:
+    """Write FOLDER/report.html: one self-contained page (no network needed) with the
+    invocation, sortable summary tables, convergence curves, failures, tuning and
+    performance profiles; open it in any browser."""
+    try:
+        if not (folder / "runs.parquet").is_file() and not (folder / "parts").is_dir():
+            raise UsageError(f"{str(folder)!r} holds no runs.parquet; is it a results folder?")
+        from .html_report import write_report
+
+        path = write_report(folder)
+    except UsageError as exc:
+        raise fail(exc) from None
+    typer.echo(f"report: {path}")
+
+
 @app.command("plugins")
 def plugins_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Also import every lazy target (factories, solvers)."),
+    ] = False,
 ) -> None:
-    """List every plugin, where it came from, what it registered, and any that failed."""
+    """List every plugin, where it came from, what it registered, and any that failed.
+
+    Exit status 1 when a plugin failed to load, or (with --check) a target cannot be
+    imported."""
+    from .lazy import target_error
     from .plugins_report import plugins_json, plugins_table
 
     plugin_set = _plugin_set()
+    problems = [f"failed to load plugin {i.name} ({i.dist or '?'}): {i.error}"
+                for i in plugin_set.failures]  # fmt: skip
+    if check:
+        problems += [p for c in plugin_set.registry.components() if (p := target_error(c))]
     if as_json:
-        typer.echo(plugins_json(plugin_set))
-        return
-    _stdout_console().print(plugins_table(plugin_set))
-    for info in plugin_set.failures:
-        typer.echo(
-            f"failed to load plugin {info.name} ({info.dist or '?'}): {info.error}", err=True
-        )
+        typer.echo(plugins_json(plugin_set, problems if check else None))
+    else:
+        _stdout_console().print(plugins_table(plugin_set))
+    for problem in problems:
+        typer.echo(f"gdbench: error: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command(
@@ -392,7 +567,7 @@ def bench(
         from .bench.config import BenchConfig
         from .store import make_out_dir
 
-        sizes = [int(r) for r in parse_floats(runs, "runs")]
+        sizes = [_batch_size(r, runs) for r in parse_floats(runs, "runs")]
         config = BenchConfig(
             ",".join(plugins or ["sgd,adam"]), device, tuple(sizes), epochs, n_samples
         )
@@ -401,8 +576,16 @@ def bench(
     except UsageError as exc:
         raise fail(exc) from None
     code = run_bench(config, out_dir, list(ctx.args))
-    typer.echo(f"results: {out_dir}")
+    if out_dir.exists():
+        typer.echo(f"results: {out_dir}")
     raise typer.Exit(code)
+
+
+def _batch_size(value: float, text: str) -> int:
+    """A batch size: a whole number of runs, at least 1 (``1.5`` is not one)."""
+    if not (value >= 1 and value < 2**31 and value == int(value)):
+        raise UsageError(f"must list whole batch sizes, e.g. 1,100; got {text!r}", param="runs")
+    return int(value)
 
 
 def _show_version(value: bool) -> None:
@@ -431,14 +614,26 @@ def _root(
             "those third-party plugins.",
         ),
     ] = None,
+    raise_plugin_errors: Annotated[
+        bool,
+        typer.Option(
+            "--raise-plugin-errors",
+            help="Let a plugin's exception (in a hook or a run) propagate with its traceback, "
+            "for debugging; GDBENCH_RAISE_PLUGIN_ERRORS=1 does the same.",
+        ),
+    ] = False,
 ) -> None:
     """A plugin-based gradient-descent testbed."""
-    if disable_plugin:  # through the environment, so that subprocesses (bench) honour it too
-        import os
+    import os
 
+    if disable_plugin:  # through the environment, so that subprocesses (bench) honour it too
         from .plugins import DISABLE_ENV
 
         os.environ[DISABLE_ENV] = ",".join([os.environ.get(DISABLE_ENV, ""), *disable_plugin])
+    if raise_plugin_errors:
+        from .errors import RAISE_ENV
+
+        os.environ[RAISE_ENV] = "1"
 
 
 def main() -> None:

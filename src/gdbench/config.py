@@ -29,8 +29,8 @@ FILE = "sweep.toml"
 KEYS = (
     "plugins", "epochs", "lr", "seeds", "data_seed", "data_seeds", "device", "n_samples",
     "w_true", "b_true", "noise_std", "x_low", "x_high", "dim", "condition", "noise",
-    "outliers", "out", "plot", "engine", "compile", "max_batch", "target", "diverge_factor",
-    "threads", "history", "workers", "scheduler",
+    "outliers", "out", "plot", "report", "engine", "compile", "max_batch", "target",
+    "diverge_factor", "threads", "history", "workers", "scheduler",
 )  # fmt: skip
 """The options a configuration file may set (``resume`` and ``force`` are per call)."""
 
@@ -63,6 +63,7 @@ def resolved(options: SweepOptions) -> dict[str, Any]:
         "seeds": list(options.seeds),
         "device": list(options.device),
         "plot": options.plot,
+        "report": options.report,
         "engine": options.engine,
         "compile": options.compile,
         "target": options.target,

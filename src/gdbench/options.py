@@ -82,6 +82,8 @@ class SweepOptions:
     task: Task = field(default_factory=Task)
     out: Path | None = Path("results")
     plot: bool = True
+    report: bool = True
+    """Write ``report.html`` (``gdbench.html_report``) into the results folder."""
     engine: str = "auto"
     compile: bool = False
     max_batch: int | None = None
@@ -123,6 +125,7 @@ class SweepOptions:
         task: Any = None,
         out: Any = "results",
         plot: Any = True,
+        report: Any = True,
         engine: Any = "auto",
         compile: Any = False,
         max_batch: Any = None,
@@ -152,6 +155,7 @@ class SweepOptions:
             task=task,
             out=_out(out),
             plot=_flag("plot", plot),
+            report=_flag("report", report),
             engine=_engine(engine),
             compile=_flag("compile", compile),
             max_batch=None if max_batch is None else _positive_int("max_batch", max_batch),
@@ -168,16 +172,25 @@ class SweepOptions:
 
 
 def _plugins(value: Any) -> str:
+    """The components as one string; None means the defaults, an empty text is refused
+    (``--plugins ''`` silently running SGD would hide a broken script)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
-    if _is_sequence(value) and all(isinstance(v, str) for v in value):
-        return ",".join(value)
-    raise ParameterTypeError(
-        f"must be a string such as 'sgd,adam' or a list of such strings, got {value!r}",
-        param="plugins",
-    )
+        text = value
+    elif _is_sequence(value) and all(isinstance(v, str) for v in value):
+        text = ",".join(value)
+    else:
+        raise ParameterTypeError(
+            f"must be a string such as 'sgd,adam' or a list of such strings, got {value!r}",
+            param="plugins",
+        )
+    if not text.replace(",", "").strip():
+        raise UsageError(
+            f"names no component ({text!r}); give e.g. 'sgd,adam', or leave it out for sgd",
+            param="plugins",
+        )
+    return text
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -199,9 +212,14 @@ def _lrs(value: Any) -> tuple[float, ...]:
             )
         number = float(v)
         if not (math.isfinite(number) and number > 0):
-            raise UsageError(f"must be a positive number, got {v!r}", param="lr")
+            raise UsageError(f"must be a positive finite number, got {v!r}", param="lr")
         lrs.append(number)
     return tuple(lrs)
+
+
+MAX_SEEDS = 10_000_000
+"""More seeds than this per sweep is a typo, not a plan: a runs table of ten million rows
+already takes ~20 GB in memory."""
 
 
 def _seeds(value: Any, name: str = "seeds") -> tuple[int, ...]:
@@ -210,6 +228,12 @@ def _seeds(value: Any, name: str = "seeds") -> tuple[int, ...]:
         count = whole_number(name, value)
         if count < 1:
             raise UsageError(f"must be at least 1, got {count}", param=name)
+        if count > MAX_SEEDS:
+            raise UsageError(
+                f"must be at most {MAX_SEEDS:,}, got {count:,}; split larger sweeps into "
+                "several results folders",
+                param=name,
+            )
         return tuple(range(count))
     seeds = tuple(seed(name, s) for s in value)
     if not seeds:

@@ -41,6 +41,9 @@ def _kind_columns(kind: str) -> list[tuple[str, str]]:
 RUNS_SCHEMA: tuple[tuple[str, str], ...] = (
     ("run_id", "position of the run in the sweep, from 0"),
     ("run_key", "hash of what determines the run (its spec, plugin versions, target)"),
+    ("phase", "run (gdbench run), tune (a tuning trial) or eval (a tuned choice, held-out data)"),
+    ("study", "tuning study, from 0 (empty outside gdbench tune)"),
+    ("trial", "trial within its study, from 0; eval runs: the chosen trial (empty outside tune)"),
     *(column for kind in KIND_NAMES for column in _kind_columns(kind)),
     ("lr", "learning rate"),
     ("seed", "run seed: fixes the initial parameters"),
@@ -133,6 +136,13 @@ class Results:
 
         return summary(self.runs)
 
+    def profiles(self) -> pd.DataFrame:
+        """Performance profiles of time to target across workloads, as in
+        ``profiles.parquet`` (see ``gdbench.profiles``)."""
+        from .profiles import compute_profiles
+
+        return compute_profiles(self.runs)
+
 
 def run_row(
     spec: RunSpec,
@@ -142,7 +152,7 @@ def run_row(
 ) -> dict[str, Any]:
     """One row of the ``runs`` table; ``measures`` are the optimum-relative columns
     (``measure.Measurer``), left empty when not given."""
-    row: dict[str, Any] = {"run_id": spec.run_id}
+    row: dict[str, Any] = {"run_id": spec.run_id, "phase": "run"}
     if measures:
         row["run_key"] = spec.key(measures["target"])
     for kind, choice in zip(KIND_NAMES, spec.choices, strict=True):
@@ -268,9 +278,12 @@ def _empty_history() -> pd.DataFrame:
 def update_docs(path: Path) -> bool:
     """Rewrite the column tables between ``<!-- runs-columns -->`` and
     ``<!-- history-columns -->`` markers in a Markdown file; True if it changed."""
+    from .profiles import PROFILES_SCHEMA
+
     text = path.read_text()
     new = text
-    for marker, schema in (("runs-columns", RUNS_SCHEMA), ("history-columns", HISTORY_SCHEMA)):
+    for marker, schema in (("runs-columns", RUNS_SCHEMA), ("history-columns", HISTORY_SCHEMA),
+                           ("profiles-columns", PROFILES_SCHEMA)):  # fmt: skip
         opening, closing = f"<!-- {marker} -->\n", f"\n<!-- /{marker} -->"
         head, found, rest = new.partition(opening)
         _, found_end, tail = rest.partition(closing)

@@ -4,6 +4,7 @@ results safe. The CLI is a thin layer over this function, and notebooks call it 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ def run(
     task: Task | None = None,
     out: str | Path | None = "results",
     plot: bool = True,
+    report: bool = True,
     engine: str = "auto",
     compile: bool = False,
     max_batch: int | None = None,
@@ -59,7 +61,8 @@ def run(
     a count (seeds 0..n-1) or an explicit list; ``device`` is ``"auto"`` or a list such as
     ``"cpu,cuda"``; ``task`` is a ``gdbench.Task`` (the notebook's by default); ``out`` is
     the parent folder of the per-invocation results folder, or None to keep everything in
-    memory; ``engine`` is ``"auto"``, ``"batched"`` or ``"sequential"``; ``max_batch``
+    memory, and ``report`` writes ``report.html`` into that folder; ``engine`` is
+    ``"auto"``, ``"batched"`` or ``"sequential"``; ``max_batch``
     bounds the runs per batch; ``data_seeds`` (a count or a list) runs every configuration
     on several draws of the data (default: ``task.data_seed`` only); ``target`` is the
     relative gap to the optimum a run must reach and keep to count as solved;
@@ -79,7 +82,8 @@ def run(
     """
     options = SweepOptions.from_arguments(
         plugins, epochs=epochs, lr=lr, seeds=seeds, device=device, task=task, out=out,
-        plot=plot, engine=engine, compile=compile, max_batch=max_batch, data_seeds=data_seeds,
+        plot=plot, report=report, engine=engine, compile=compile, max_batch=max_batch,
+        data_seeds=data_seeds,
         target=target, diverge_factor=diverge_factor, threads=threads, history=history,
         resume=resume, force=force, workers=workers, scheduler=scheduler,
     )  # fmt: skip
@@ -102,7 +106,7 @@ def run_sweep(
     from .engine.schedule import make_batches
     from .estimate import LOOK_S, check_fits, estimate
     from .executors import DaskExecutor, choose_executor
-    from .lifecycle import Lifecycle
+    from .lifecycle import Lifecycle, PluginWarning
     from .measure import Measurer
     from .meta import environment, sweep_meta
     from .plan import build_plan
@@ -112,7 +116,10 @@ def run_sweep(
     from .threads import thread_policy
     from .validate import validate_selection
 
-    plugin_set = plugin_set or get_plugins()
+    if plugin_set is None:
+        plugin_set = get_plugins()
+        for warning in plugin_set.warnings:  # the CLI prints its own plugin set's
+            warnings.warn(warning, PluginWarning, stacklevel=2)
     selection = select(plugin_set.registry, options.plugins, options.lrs)
     devices = resolve_devices(list(options.device))
     validate_selection(selection)
@@ -128,7 +135,7 @@ def run_sweep(
         todo = resumable(options.resume, specs, plugin_set, options)
     engines = make_engines(compile=options.compile)
     batches = make_batches(todo, engines, options.engine, _batch_cap(todo, engines, options))
-    hooks = Lifecycle(plugin_set)
+    hooks = Lifecycle(plugin_set, warn=(lambda m: notify(f"warning: {m}")) if notify else None)
     executor = choose_executor(
         batches, engines, options.workers, options.scheduler, options.compile, options.threads,
         needs_this_process=hooks.on_epoch is not None, target=options.target,
@@ -154,11 +161,12 @@ def run_sweep(
                 out_dir, meta, environment(devices), Measurer(options.target), options.history
             )
             store.write_inputs(options)
+            hooks.sweep_start(todo, out_dir)
             results = _execute(batches, executor, store, hooks, progress)
     finally:
         executor.close()
     results.planned = len(specs)
-    return _finish(results, hooks, options.plot)
+    return _finish(results, hooks, options.plot, options.report)
 
 
 def _batch_cap(
@@ -229,13 +237,21 @@ def _execute(
     return results
 
 
-def _finish(results: Results, hooks: Lifecycle, plot: bool) -> Results:
+def _finish(results: Results, hooks: Lifecycle, plot: bool, report: bool = True) -> Results:
     from .report import plot_convergence
     from .store import atomic_write
 
     runs, history, out_dir = results.runs, results.history, results.out_dir
     if out_dir is not None and plot and len(runs):
         atomic_write(out_dir / "convergence.png", lambda p: plot_convergence(runs, history, p))
+    if out_dir is not None and len(runs):
+        from .profiles import write_profiles
+
+        write_profiles(runs, out_dir, plot=plot)  # when the runs span several workloads
+    if out_dir is not None and report:
+        from .html_report import write_report_or_warn
+
+        write_report_or_warn(out_dir, results)  # last: it shows the files written above
     hooks.results_ready(runs, history, out_dir)
     return results
 

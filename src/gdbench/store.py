@@ -177,7 +177,7 @@ def _merge(folder: Path, sources: list[tuple[pd.DataFrame, Path | None]]) -> Res
         histories.append(history[history["run_id"].isin(kept)])
     runs = runs.drop(columns="_source").sort_values("run_id", ignore_index=True)
     return Results(
-        runs[list(RUNS_COLUMNS)],
+        runs.reindex(columns=list(RUNS_COLUMNS)),  # a folder from before a column: empty
         history_table(histories)[list(HISTORY_COLUMNS)],
         folder,
         complete=_complete(folder),
