@@ -86,6 +86,17 @@ def test_a_local_cluster_gives_the_in_process_tables(local, tmp_path):
     assert meta["executor"]["dashboard"].startswith("http://127.0.0.1:")
 
 
+def test_workers_thin_the_history_as_the_coordinator_would(tmp_path):
+    """Workers build the history rows under the sweep's policy and send only those (and
+    each run's best loss): the tables equal the in-process ones."""
+    sweep = {**SWEEP, "plugins": "adam,mse", "seeds": 6, "history": "every:7"}
+    here = gdbench.run(**sweep, out=None, workers=1)
+    there = gdbench.run(**sweep, out=tmp_path, workers=2)
+    same_tables(here, there)
+    assert set(there.history["epoch"]) == {1, *range(8, 601, 7), 600}
+    assert there.runs["best_loss"].notna().all()
+
+
 class KillsAWorker:
     """Kills one worker process when the first batch comes back: mid-sweep."""
 

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .estimate import rough_seconds
-from .options import DEFAULT_TARGET
+from .options import DEFAULT_TARGET, HistoryPolicy
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
     from .engine.base import Engine, OnEpoch, ShouldStop
@@ -68,8 +69,9 @@ class InProcess:
         on_epoch: OnEpoch | None,
         should_stop: ShouldStop,
         before: Callable[[Batch], None],
-    ) -> Iterator[tuple[Batch, list[RunResult], list[Measures] | None]]:
-        """(batch, results, None): the store measures them here."""
+    ) -> Iterator[tuple[Batch, list[RunResult], list[Measures] | None, pd.DataFrame | None]]:
+        """(batch, results, None, None): the store measures them and builds their history
+        rows here."""
         for batch in batches:
             if should_stop():
                 return
@@ -77,7 +79,7 @@ class InProcess:
             data = _data_for(self._data, batch.specs[0])
             engine = self.engines[batch.engine]
             outcomes = engine.run(batch.specs, data, on_epoch=on_epoch, should_stop=should_stop)
-            yield batch, outcomes, None
+            yield batch, outcomes, None, None
 
     def close(self) -> None:
         pass
@@ -103,10 +105,15 @@ class DaskExecutor:
         compile: bool = False,
         threads: int = 1,
         target: float = DEFAULT_TARGET,
+        history: HistoryPolicy | None = None,
     ) -> None:
         from distributed import Client, LocalCluster
 
         self.compile, self.threads, self.target = compile, threads, target
+        self.history = history
+        """Workers build the history rows under this policy and send only those (not
+        every per-epoch array of every run); None: they send full results (a plugin's
+        ``gdbench_run_end`` may read ``result.history``)."""
         self.cluster = None
         if address is None:
             import dask
@@ -168,9 +175,10 @@ class DaskExecutor:
         on_epoch: OnEpoch | None,
         should_stop: ShouldStop,
         before: Callable[[Batch], None],
-    ) -> Iterator[tuple[Batch, list[RunResult], list[Measures] | None]]:
-        """(batch, results, measures) as batches finish: workers measure their runs
-        against the optimum too, so the coordinator only stores."""
+    ) -> Iterator[tuple[Batch, list[RunResult], list[Measures] | None, pd.DataFrame | None]]:
+        """(batch, results, measures, history rows) as batches finish: workers measure
+        their runs against the optimum and build their history rows too, so the
+        coordinator (which shares the machine with a local cluster) only stores."""
         from distributed import Event, wait
 
         event = Event(self.stop_event, client=self.client)
@@ -178,7 +186,7 @@ class DaskExecutor:
             before(batch)
         futures = {
             self.client.submit(run_batch, b, self.compile, self.threads, self.stop_event,
-                               self.target, pure=False,
+                               self.target, self.history, pure=False,
                                key=f"gdbench-batch-{i}-{uuid.uuid4().hex[:8]}"): b
             for i, b in enumerate(batches)
         }  # fmt: skip
@@ -192,8 +200,8 @@ class DaskExecutor:
             if should_stop() and not event.is_set():
                 event.set()  # running batches stop at an epoch, queued ones start nothing
             for future in done:
-                outcomes, measures = future.result()
-                yield futures[future], outcomes, measures
+                outcomes, measures, rows = future.result()
+                yield futures[future], outcomes, measures, rows
 
     def close(self) -> None:
         self.client.close()
@@ -220,6 +228,7 @@ def choose_executor(
     threads: int | None,
     needs_this_process: bool,
     target: float = DEFAULT_TARGET,
+    history: HistoryPolicy | None = None,
 ) -> InProcess | DaskExecutor:
     """In process, a local cluster, or the given scheduler (see the module docstring).
 
@@ -232,11 +241,11 @@ def choose_executor(
     if needs_this_process:
         return InProcess(engines)
     if scheduler:
-        return DaskExecutor(scheduler, 0, compile, threads or 1, target)
+        return DaskExecutor(scheduler, 0, compile, threads or 1, target, history)
     n = workers if workers is not None else usable_cores()
     worth_it = workers is not None or rough_seconds(batches) >= PARALLEL_MIN_S
     if n > 1 and len(batches) > 1 and worth_it:
-        return DaskExecutor(None, n, compile, threads or 1, target)
+        return DaskExecutor(None, n, compile, threads or 1, target, history)
     return InProcess(engines)
 
 
@@ -257,8 +266,13 @@ _WORKER_MEASURERS: dict[float, Measurer] = {}
 
 
 def run_batch(
-    batch: Batch, compile: bool, threads: int, stop_event: str, target: float
-) -> tuple[list[RunResult], list[Measures]]:
+    batch: Batch,
+    compile: bool,
+    threads: int,
+    stop_event: str,
+    target: float,
+    history: HistoryPolicy | None = None,
+) -> tuple[list[RunResult], list[Measures], pd.DataFrame | None]:
     """Run one batch on a worker, with ``threads`` intra-op threads, and measure its runs
     against their optimum (cached per worker); it stops at the current epoch once the
     sweep's stop event is set (polled at most every 0.5 s)."""
@@ -269,13 +283,33 @@ def run_batch(
 
     should_stop = _RemoteStop(stop_event)
     if should_stop.now():  # the sweep was stopped before this batch started
-        return [], []
+        return [], [], None
     torch.set_num_threads(threads)
     engine = make_engines(compile=compile)[batch.engine]
     data = _data_for(_WORKER_DATA, batch.specs[0])
     outcomes = engine.run(batch.specs, data, should_stop=should_stop)
     measurer = _WORKER_MEASURERS.setdefault(target, Measurer(target))
-    return outcomes, measurer.measure_batch(batch.specs[: len(outcomes)], outcomes)
+    measures = measurer.measure_batch(batch.specs[: len(outcomes)], outcomes)
+    if history is None:
+        return outcomes, measures, None
+    return _without_arrays(batch, outcomes, measures, history)
+
+
+def _without_arrays(
+    batch: Batch, outcomes: list[RunResult], measures: list[Measures], history: HistoryPolicy
+) -> tuple[list[RunResult], list[Measures], pd.DataFrame]:
+    """The batch's history rows, thinned by ``history``, instead of every run's
+    per-epoch arrays: ~10x less to send for ``every:10``, nothing for ``none``."""
+    import dataclasses
+
+    import numpy as np
+
+    from .results import _best, history_batch
+
+    ids = [s.run_id for s in batch.specs[: len(outcomes)]]
+    rows = history.keep(history_batch(ids, outcomes, [m.gap_history for m in measures]))
+    slim = [dataclasses.replace(o, history={}, best_loss=_best(o)) for o in outcomes]
+    return slim, [dataclasses.replace(m, gap_history=np.empty(0)) for m in measures], rows
 
 
 class _RemoteStop:

@@ -201,6 +201,8 @@ def _choice_columns(kind: str, choice: Choice) -> dict[str, Any]:
 
 
 def _best(result: RunResult) -> float:
+    if result.best_loss is not None:
+        return result.best_loss
     losses = result.history.get("loss")
     candidates = [result.final_loss]
     if losses is not None and len(losses):

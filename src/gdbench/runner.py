@@ -139,6 +139,7 @@ def run_sweep(
     executor = choose_executor(
         batches, engines, options.workers, options.scheduler, options.compile, options.threads,
         needs_this_process=hooks.on_epoch is not None, target=options.target,
+        history=None if hooks.impls["gdbench_run_end"] else options.history,
     )  # fmt: skip
     try:
         if isinstance(executor, DaskExecutor):
@@ -222,11 +223,13 @@ def _execute(
 
     try:
         with stop.installed():
-            for batch, outcomes, measures in executor.run(batches, hooks.on_epoch, stop, before):
+            for batch, outcomes, measures, rows in executor.run(
+                batches, hooks.on_epoch, stop, before
+            ):
                 started = batch.specs[: len(outcomes)]  # a stop may leave runs unstarted
                 for spec, outcome in zip(started, outcomes, strict=True):
                     hooks.run_end(spec, outcome)
-                store.add_batch(started, outcomes, measures)
+                store.add_batch(started, outcomes, measures, rows)
                 store.flush()
                 if progress:
                     progress(len(store), n_runs)

@@ -87,20 +87,22 @@ class ResultsStore:
         specs: Sequence[RunSpec],
         results: Sequence[RunResult],
         measures: Sequence[Measures] | None = None,
+        history: pd.DataFrame | None = None,
     ) -> None:
         """Save a finished batch (history part, then runs part); only then does it count
-        as saved. ``measures`` against the optimum are computed here unless given (a
-        worker that ran the batch measured it already)."""
+        as saved. ``measures`` against the optimum and the ``history`` rows (already
+        thinned by the history policy) are computed here unless given: a worker that ran
+        the batch made them already."""
         if measures is None:
             measures = self.measurer.measure_batch(specs, results)
         rows = [
             run_row(spec, result, self.environment, m.columns)
             for spec, result, m in zip(specs, results, measures, strict=True)
         ]
-        history = history_batch(
-            [s.run_id for s in specs], results, [m.gap_history for m in measures]
-        )
-        history = self.history.keep(history)
+        if history is None:
+            history = self.history.keep(
+                history_batch([s.run_id for s in specs], results, [m.gap_history for m in measures])
+            )
         if self.out_dir is not None:
             self._write_part(runs_table(rows), history)
         else:

@@ -91,6 +91,9 @@ class RunResult:
     batch_size: int = 1
     compiled: bool = False
     engine_note: str = ""
+    best_loss: float | None = None
+    """The lowest loss of the run, kept when ``history`` was dropped (a Dask worker that
+    built the history rows itself sends only those, not every per-epoch array)."""
 
     @property
     def epoch_us(self) -> float:
