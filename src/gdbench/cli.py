@@ -34,6 +34,22 @@ app = typer.Typer(
 
 USAGE_EXIT = 2
 
+# The task's options, shared by run and tune (one help text each).
+NSamples = Annotated[int, typer.Option(help="Number of samples.")]
+WTrue = Annotated[float, typer.Option(help="True slope.")]
+BTrue = Annotated[float, typer.Option(help="True intercept.")]
+NoiseStd = Annotated[float, typer.Option(help="Standard deviation of the noise.")]
+XLow = Annotated[float, typer.Option(help="Lower end of x ~ U(x_low, x_high).")]
+XHigh = Annotated[float, typer.Option(help="Upper end of x.")]
+Dim = Annotated[int, typer.Option(help="Number of features (each with weight --w-true).")]
+Condition = Annotated[
+    float, typer.Option(help="Scale features so E[x xᵀ] has this condition number (0: unscaled).")
+]
+Noise = Annotated[str, typer.Option(help="Noise distribution: normal, laplace or student-t.")]
+Outliers = Annotated[
+    float, typer.Option(help="Fraction of samples whose noise is 10 times larger.")
+]
+
 
 def _plugin_set() -> PluginSet:
     """The plugins the user wants; warnings about the choice go to stderr."""
@@ -103,23 +119,16 @@ def run(
     device: Annotated[
         str, typer.Option(help="auto (cpu + every accelerator), or a list: cpu,cuda,cuda:1,mps.")
     ] = "auto",
-    n_samples: Annotated[int, typer.Option(help="Number of samples.")] = 1000,
-    w_true: Annotated[float, typer.Option(help="True slope.")] = 2.0,
-    b_true: Annotated[float, typer.Option(help="True intercept.")] = 3.0,
-    noise_std: Annotated[float, typer.Option(help="Standard deviation of the noise.")] = 1.0,
-    x_low: Annotated[float, typer.Option(help="Lower end of x ~ U(x_low, x_high).")] = -10.0,
-    x_high: Annotated[float, typer.Option(help="Upper end of x.")] = 10.0,
-    dim: Annotated[int, typer.Option(help="Number of features (each with weight --w-true).")] = 1,
-    condition: Annotated[
-        float,
-        typer.Option(help="Scale features so E[x xᵀ] has this condition number (0: unscaled)."),
-    ] = 0.0,
-    noise: Annotated[
-        str, typer.Option(help="Noise distribution: normal, laplace or student-t.")
-    ] = "normal",
-    outliers: Annotated[
-        float, typer.Option(help="Fraction of samples whose noise is 10 times larger.")
-    ] = 0.0,
+    n_samples: NSamples = 1000,
+    w_true: WTrue = 2.0,
+    b_true: BTrue = 3.0,
+    noise_std: NoiseStd = 1.0,
+    x_low: XLow = -10.0,
+    x_high: XHigh = 10.0,
+    dim: Dim = 1,
+    condition: Condition = 0.0,
+    noise: Noise = "normal",
+    outliers: Outliers = 0.0,
     out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
         "results"
     ),
@@ -439,18 +448,16 @@ def tune_command(
     epochs: Annotated[int, typer.Option(help="Full-batch epochs per run.")] = 500,
     seeds: Annotated[int, typer.Option(help="Run seeds 0..N-1 per trial and held-out run.")] = 1,
     device: Annotated[str, typer.Option(help="auto, or a list: cpu,cuda,cuda:1,mps.")] = "auto",
-    n_samples: Annotated[int, typer.Option(help="Number of samples.")] = 1000,
-    w_true: Annotated[float, typer.Option(help="True slope.")] = 2.0,
-    b_true: Annotated[float, typer.Option(help="True intercept.")] = 3.0,
-    noise_std: Annotated[float, typer.Option(help="Standard deviation of the noise.")] = 1.0,
-    x_low: Annotated[float, typer.Option(help="Lower end of x ~ U(x_low, x_high).")] = -10.0,
-    x_high: Annotated[float, typer.Option(help="Upper end of x.")] = 10.0,
-    dim: Annotated[int, typer.Option(help="Number of features.")] = 1,
-    condition: Annotated[
-        float, typer.Option(help="Condition number of E[x xᵀ] (0: unscaled).")
-    ] = 0.0,
-    noise: Annotated[str, typer.Option(help="normal, laplace or student-t.")] = "normal",
-    outliers: Annotated[float, typer.Option(help="Fraction of 10x-noise samples.")] = 0.0,
+    n_samples: NSamples = 1000,
+    w_true: WTrue = 2.0,
+    b_true: BTrue = 3.0,
+    noise_std: NoiseStd = 1.0,
+    x_low: XLow = -10.0,
+    x_high: XHigh = 10.0,
+    dim: Dim = 1,
+    condition: Condition = 0.0,
+    noise: Noise = "normal",
+    outliers: Outliers = 0.0,
     out: Annotated[Path, typer.Option(help="Parent folder of this invocation's results.")] = Path(
         "results"
     ),

@@ -33,10 +33,9 @@ from .components import Component, Registry
 from .errors import UsageError
 from .kinds import KINDS
 from .selection import (
-    _ITEM_RE,
     check_param_names,
     format_value,
-    parse_params,
+    parse_item,
     resolve_name,
     split_items,
 )
@@ -239,12 +238,7 @@ def parse_spaces(
     spaces: list[Space] = []
     others: list[str] = []
     for item in split_items(plugins):
-        match = _ITEM_RE.match(item)
-        if not match:
-            raise UsageError(f"cannot read {item!r}: write name, kind:name or name[key=value]")
-        kind = _kind(match["kind"], item)
-        component = resolve_name(registry, match["name"].strip(), kind)
-        grid = parse_params(match["params"] or "", component.name)
+        component, grid = parse_item(registry, item)
         if component.kind != "optimizer":
             for key, values in grid.items():
                 if any(parse_range(v, where=component.name) for v in values):
@@ -287,9 +281,3 @@ def _space(
     if "lr" not in grid:
         ranges = {"lr": lr_range, **ranges}
     return Space(index, head, component, fixed, ranges, sets)
-
-
-def _kind(text: str | None, item: str) -> str | None:
-    from .selection import _kind as kind_of
-
-    return kind_of(text, item)

@@ -284,12 +284,7 @@ def select(
     text = plugins if isinstance(plugins, str) else ",".join(plugins or ())
     per_kind: dict[str, list[Choice]] = {k: [] for k in KIND_NAMES}
     for item in split_items(text):
-        match = _ITEM_RE.match(item)
-        if not match:
-            raise UsageError(f"cannot read {item!r}: write name, kind:name or name[key=value]")
-        kind = _kind(match["kind"], item)
-        component = resolve_name(registry, match["name"].strip(), kind)
-        grid = parse_params(match["params"] or "", component.name)
+        component, grid = parse_item(registry, item)
         if component.kind == "optimizer" and lrs and "lr" not in grid:
             grid["lr"] = list(lrs)
         per_kind[component.kind].extend(expand(component, grid))
@@ -299,6 +294,17 @@ def select(
             grid = {"lr": list(lrs)} if kind == "optimizer" and lrs else {}
             per_kind[kind] = expand(component, grid)
     return Selection({kind: tuple(_qualified(_unique(per_kind[kind]))) for kind in KIND_NAMES})
+
+
+def parse_item(registry: Registry, item: str) -> tuple[Component, dict[str, list[Any]]]:
+    """One ``[kind:][plugin/]name[key=value,...]`` item: its component and its grid of
+    hyper-parameter values as written."""
+    match = _ITEM_RE.match(item)
+    if not match:
+        raise UsageError(f"cannot read {item!r}: write name, kind:name or name[key=value]")
+    kind = _kind(match["kind"], item)
+    component = resolve_name(registry, match["name"].strip(), kind)
+    return component, parse_params(match["params"] or "", component.name)
 
 
 def _kind(text: str | None, item: str) -> str | None:

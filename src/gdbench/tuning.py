@@ -521,7 +521,6 @@ def tuned_table(
     """``tuned.parquet``: per study × entry × loss × initializer × device, the chosen
     hyper-parameters, the best trial's medians on the tuning data and the held-out
     statistics of the chosen configuration."""
-    from .report import median_interval
 
     evals = runs[runs["phase"] == "eval"]
     n_trials = (
@@ -559,13 +558,8 @@ def tuned_table(
             "eval_runs": len(mine),
             "eval_solved": len(solved),
         }
-        for name, values in (("gap", ok["gap"]), ("epochs_to_target", solved["epochs_to_target"]),
-                             ("seconds_to_target", solved["seconds_to_target"])):  # fmt: skip
-            x = values.to_numpy(dtype=float)
-            x = x[np.isfinite(x)]
-            lo, hi, _ = median_interval(x)
-            row[f"eval_{name}"] = float(np.median(x)) if x.size else math.nan
-            row[f"eval_{name}_low"], row[f"eval_{name}_high"] = lo, hi
+        row.update({f"eval_{k}": v for k, v in _medians(ok, solved).items()
+                    if not k.endswith("_interval_exact")})  # fmt: skip
         row["target"] = float(mine["target"].iloc[0]) if len(mine) else math.nan
         rows.append(row)
     return pd.DataFrame(rows, columns=TUNED_COLUMNS)
@@ -606,7 +600,6 @@ SUMMARY_KEYS = ["entry", "loss_label", "init_label", "device"]
 
 def tuned_summary(tuned: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Over studies (see ``TuneResults.summary``)."""
-    from .report import median_interval
 
     if tuned.empty:
         return pd.DataFrame()
@@ -637,14 +630,7 @@ def tuned_summary(tuned: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             "runs": len(mine),
             "solved": len(solved),
         }
-        for name, values in (("gap", ok["gap"]), ("epochs_to_target", solved["epochs_to_target"]),
-                             ("seconds_to_target", solved["seconds_to_target"])):  # fmt: skip
-            x = values.to_numpy(dtype=float)
-            x = x[np.isfinite(x)]
-            lo, hi, exact = median_interval(x)
-            row[name] = float(np.median(x)) if x.size else math.nan
-            row[f"{name}_low"], row[f"{name}_high"] = lo, hi
-            row[f"{name}_interval_exact"] = exact
+        row.update(_medians(ok, solved))
         per_study = group["eval_epochs_to_target"].to_numpy(dtype=float)
         row["study_epochs_min"] = (
             float(np.nanmin(per_study)) if np.isfinite(per_study).any() else math.nan
@@ -936,8 +922,11 @@ def plot_sensitivity(trials: pd.DataFrame, tuned: pd.DataFrame, path: Path) -> N
                 ax.set_title(str(entry))
     if len(workloads) > 0 and panels:
         axes[0][0].legend(fontsize=8, loc="best")
-    fig.suptitle("gdbench tune: sensitivity (trials on the tuning data; ○ chosen, ◆ held-out "
-                 "median; × diverged or never at target)", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "gdbench tune: sensitivity on the tuning data\n○ chosen · ◆ held-out median "
+        "· × diverged or never at target",
+        fontsize=10,
+    )  # two lines: fits one panel
     fig.savefig(path, format="png")
     plt.close(fig)
 
@@ -1000,3 +989,20 @@ def tune_and_print(
                    f"{result.planned - len(result.runs)} not started", err=True)  # fmt: skip
         raise typer.Exit({"SIGINT": 130, "SIGTERM": 143}.get(result.interrupted, 130))
     return result
+
+
+def _medians(ok: pd.DataFrame, solved: pd.DataFrame) -> dict[str, Any]:
+    """Median gap (over ok runs) and epochs and seconds to target (over solved runs),
+    each with its order-statistic interval and whether that interval is exact."""
+    from .report import median_interval
+
+    out: dict[str, Any] = {}
+    for name, values in (("gap", ok["gap"]), ("epochs_to_target", solved["epochs_to_target"]),
+                         ("seconds_to_target", solved["seconds_to_target"])):  # fmt: skip
+        x = values.to_numpy(dtype=float)
+        x = x[np.isfinite(x)]
+        lo, hi, exact = median_interval(x)
+        out[name] = float(np.median(x)) if x.size else math.nan
+        out[f"{name}_low"], out[f"{name}_high"] = lo, hi
+        out[f"{name}_interval_exact"] = exact
+    return out
