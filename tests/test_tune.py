@@ -340,3 +340,29 @@ def test_a_folder_from_before_the_tuning_columns_still_loads(tmp_path):
     runs.drop(columns=["phase", "study", "trial"]).to_parquet(run.out_dir / "runs.parquet")
     loaded = gdbench.load(run.out_dir).runs
     assert list(loaded.columns) == list(RUNS_COLUMNS) and loaded["phase"].isna().all()
+
+
+def test_lifecycle_hooks_see_each_inner_sweep():
+    """As docs/plugins.md says: one sweep_start/results_ready per inner sweep (the
+    study's trials, then each held-out group), in memory (out_dir None)."""
+    from gdbench import hookimpl
+    from gdbench.plugins import load_plugins
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        @hookimpl
+        def gdbench_sweep_start(self, plan, out_dir):
+            self.calls.append(("start", len(plan), out_dir))
+
+        @hookimpl
+        def gdbench_results_ready(self, runs, history, out_dir):
+            self.calls.append(("ready", len(runs), out_dir))
+
+    rec = Recorder()
+    ps = load_plugins(extra=[("rec", rec)])
+    gdbench.tune("sgd", trials=3, eval_data_seeds=2, epochs=20, device="cpu", out=None,
+                 plugin_set=ps)  # fmt: skip
+    assert rec.calls == [("start", 3, None), ("ready", 3, None),
+                         ("start", 2, None), ("ready", 2, None)]  # fmt: skip
