@@ -113,7 +113,11 @@ def rendered(table):
 
 
 def headers(t):
-    return [c.header for c in t.columns]
+    """The column headers of a rendered summary (a table, or a table and its caption)."""
+    from rich.table import Table
+
+    table = t if isinstance(t, Table) else next(r for r in t.renderables if isinstance(r, Table))
+    return [c.header for c in table.columns]
 
 
 METRICS = ["gap", "95% CI", "solved", "epochs", "time", "µs/epoch", "runs"]

@@ -212,12 +212,24 @@ def render_summary(
 
         return Text(f"{title}\n{shown.footer}")
     if width is None:
-        return _table(shown, title, short=False, padding=1)
+        return _captioned(_table(shown, title, short=False, padding=1), shown, short=False)
     for short, padding in ((False, 1), (True, 1), (True, 0)):
         candidate = _table(shown, title, short=short, padding=padding)
         if _natural_width(candidate) <= width:
-            return candidate
+            return _captioned(candidate, shown, short=short)
     return _blocks(shown, title, width)
+
+
+def _captioned(table: Table, shown: Display, *, short: bool) -> RenderableType:
+    """The table, then its caption as lines of its own: they wrap at the terminal's
+    width rather than at a narrow table's."""
+    from rich.console import Group
+    from rich.text import Text
+
+    abbreviated = [c for c in shown.columns if short and c.short]
+    legend = " · ".join(f"{c.short}: {c.header}" for c in abbreviated)
+    caption = "\n".join(filter(None, [shown.caption, legend, shown.footer]))
+    return Group(table, Text(caption)) if caption else table
 
 
 def _table(shown: Display, title: str, *, short: bool, padding: int) -> Table:
@@ -225,14 +237,9 @@ def _table(shown: Display, title: str, *, short: bool, padding: int) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    abbreviated = [c for c in shown.columns if short and c.short]
-    legend = " · ".join(f"{c.short}: {c.header}" for c in abbreviated)
-    caption = "\n".join(filter(None, [shown.caption, legend, shown.footer]))
     t = Table(
         title=escape(title),
         title_justify="left",
-        caption=escape(caption),
-        caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, padding),
     )
