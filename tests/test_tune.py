@@ -22,7 +22,8 @@ import gdbench
 from gdbench.results import RUNS_COLUMNS
 from gdbench.search_space import Range, format_trial_value, parse_lr_range, parse_spaces
 from gdbench.selection import parse_value, select
-from gdbench.tuning import parse_seed_spec, render_tuned, seed_list, untuned_title
+from gdbench.tuned import render_tuned
+from gdbench.tuning import parse_seed_spec, seed_list, untuned_title
 
 HELD_OUT = [1, 2, 3, 4]
 TARGET = 1e-6
@@ -292,7 +293,7 @@ def test_presets_fill_what_is_not_given():
 def test_choice_ranks_time_then_gap_then_trial():
     """Unsolved trials are infinitely slow; ties go to the smaller gap, then the earlier
     trial; ``gap`` ranks by gap alone; trials with interrupted runs are not chosen."""
-    from gdbench.tuning import choose
+    from gdbench.tuned import choose
 
     inf = math.inf
     rows = [  # trial, epochs, gap, interrupted
