@@ -249,9 +249,8 @@ def test_a_component_fault_fails_its_runs_only_and_names_it(plugins, expected, e
     assert set(runs.loc[~faulty, "status"]) == {"ok"}
 
 
-def test_every_run_failing_exits_1_and_prints_the_error(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr("gdbench.cli._plugin_set",
-                        lambda: load_plugins(extra=[("parts", FailingParts())]))  # fmt: skip
+def test_every_run_failing_exits_1_and_prints_the_error(cli, site, tmp_path):
+    write_distribution(site, "parts_plugin", {"parts": PARTS_MODULE})
     out = tmp_path / "r"
     result = cli("run", "-p", "broken-opt", "--seeds", "3", "--epochs", "5", "--device", "cpu",
                  "--no-plot", "--out", str(out))  # fmt: skip
