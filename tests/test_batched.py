@@ -34,6 +34,24 @@ def test_batch_size_does_not_change_a_run():
     assert_same_runs(whole, split)
 
 
+def test_runs_on_several_data_seeds_share_a_batch_and_stay_exact():
+    """Each run gets its own draw of the data (rows of per-run samples), so data seeds
+    stack like any other axis; every run is bit-identical to the sequential engine's and
+    to its data seed run alone."""
+    kw = {"epochs": 150, "seeds": 2, "lr": [0.01, 0.05], "data_seeds": [0, 3, 7]}
+    stacked = run_cpu("sgd,adam,mse,l1", **kw)
+    assert set(stacked.runs["batch_size"]) == {3 * 2 * 2}  # data seeds × seeds × lrs
+    sequential = run_cpu("sgd,adam,mse,l1", engine="sequential", **kw)
+    assert_same_runs(stacked, sequential)
+    for seed in kw["data_seeds"]:
+        alone = run_cpu("sgd,adam,mse,l1", **{**kw, "data_seeds": [seed]})
+        mine = stacked.runs["data_seed"] == seed
+        pd.testing.assert_frame_equal(
+            stacked.runs.loc[mine, ["final_loss", "w", "b", "gap"]].reset_index(drop=True),
+            alone.runs[["final_loss", "w", "b", "gap"]].reset_index(drop=True),
+        )
+
+
 def test_a_diverging_run_leaves_the_others_untouched():
     """Divergence by learning rate (another parameter group) and by initialisation (the
     same parameter tensor as the healthy runs)."""

@@ -240,7 +240,7 @@ class FailingParts:
 def test_a_component_fault_fails_its_runs_only_and_names_it(plugins, expected, engine):
     ps = load_plugins(extra=[("parts", FailingParts())])
     sweep = f"sgd,adam,{plugins},l1,default"  # the faulty component among healthy ones
-    result = run_cpu(sweep, seeds=2, epochs=10, engine=engine, plugin_set=ps)
+    result = run_cpu(sweep, seeds=2, data_seeds=2, epochs=10, engine=engine, plugin_set=ps)
     runs = result.runs
     faulty = runs["optimizer"].eq(plugins) | runs["loss"].eq(plugins) | runs["init"].eq(plugins)
     assert 0 < faulty.sum() < len(runs)

@@ -76,7 +76,7 @@ class InProcess:
             if should_stop():
                 return
             before(batch)
-            data = _data_for(self._data, batch.specs[0])
+            data = batch_data(self._data, batch.specs)
             engine = self.engines[batch.engine]
             outcomes = engine.run(batch.specs, data, on_epoch=on_epoch, should_stop=should_stop)
             yield batch, outcomes, None, None
@@ -286,7 +286,7 @@ def run_batch(
         return [], [], None
     torch.set_num_threads(threads)
     engine = make_engines(compile=compile)[batch.engine]
-    data = _data_for(_WORKER_DATA, batch.specs[0])
+    data = batch_data(_WORKER_DATA, batch.specs)
     outcomes = engine.run(batch.specs, data, should_stop=should_stop)
     measurer = _WORKER_MEASURERS.setdefault(target, Measurer(target))
     measures = measurer.measure_batch(batch.specs[: len(outcomes)], outcomes)
@@ -340,11 +340,16 @@ def installed_versions() -> dict[str, str]:
     return {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
 
 
-def _data_for(cache: dict[tuple[Any, str], Any], spec: RunSpec) -> Any:
-    key = (spec.task, spec.device)
-    if key not in cache:
-        cache[key] = spec.task.data(spec.device)
-    return cache[key]
+def batch_data(cache: dict[tuple[Any, str], Any], specs: Sequence[RunSpec]) -> Any:
+    """The batch's data: its task's samples on its device, or one draw per run stacked
+    when its runs are on several data seeds (each draw made once per process)."""
+    from .engine.base import stack_data
+
+    for spec in specs:
+        key = (spec.task, spec.device)
+        if key not in cache:
+            cache[key] = spec.task.data(spec.device)
+    return stack_data([cache[(s.task, s.device)] for s in specs])
 
 
 def _gdbench_version() -> str:

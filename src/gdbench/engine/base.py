@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from ..selection import Choice
 
 Data = tuple[torch.Tensor, torch.Tensor]
-"""The task's samples ``(x, y)`` on the batch's device, each of shape (n, 1)."""
+"""The samples ``(x, y)`` on the batch's device: x (n, dim) and y (n, 1) when the batch's
+runs share one draw of the data; x (R, n, dim) and y (R, n, 1), one draw per run in batch
+order, when they do not (runs on several data seeds share a batch; see ``stack_data``)."""
 
 OnEpoch = Callable[["RunSpec", int, dict[str, float]], None]
 """Called after each epoch of each live run with (spec, epoch from 1, metrics)."""
@@ -45,7 +47,8 @@ def run_losses(
     loss_kw: dict[str, Any],
 ) -> torch.Tensor:
     """Mean loss per run, shape (R,), for weights viewed as (R, dim) and biases as (R, 1);
-    ``x_rows`` is the samples' features as rows, (dim, N).
+    ``x_rows`` is the samples' features as rows, (dim, 1, N) shared by every run or
+    (dim, R, N) one row per run, and ``y_row`` the targets, (1, N) or (R, N).
 
     Every engine computes through this one function — ``b + Σⱼ wⱼ·xⱼ`` as one ``addcmul``
     per feature over (R, N), in feature order, the loss per element, the mean over samples
@@ -54,20 +57,34 @@ def run_losses(
     the CPU. (The notebook's ``nn.Linear`` computes the same ``w·x + b`` through a matrix
     product; the results agree to float32 rounding.)
     """
-    if x_rows.shape[0] == 1:  # one feature: no slicing, which autograd would record
-        pred = torch.addcmul(b, w, x_rows)
+    if x_rows.shape[0] == 1:  # one feature: no slicing of w, which autograd would record
+        pred = torch.addcmul(b, w, x_rows[0])
     else:
-        pred = torch.addcmul(b, w[:, :1], x_rows[:1])
+        pred = torch.addcmul(b, w[:, :1], x_rows[0])
         for j in range(1, x_rows.shape[0]):
-            pred = torch.addcmul(pred, w[:, j : j + 1], x_rows[j : j + 1])
+            pred = torch.addcmul(pred, w[:, j : j + 1], x_rows[j])
     target = y_row if y_row.shape == pred.shape else y_row.expand_as(pred)
     return loss_fn(pred, target, **loss_kw).mean(dim=1)
 
 
 def sample_rows(data: Data) -> tuple[torch.Tensor, torch.Tensor]:
-    """The samples as rows: features (dim, N) and targets (1, N), contiguous."""
+    """The samples as rows, contiguous: features (dim, 1, N) and targets (1, N) for data
+    shared by the batch, (dim, R, N) and (R, N) for one draw per run. Either way each
+    run's prediction is the same element-wise ``addcmul``: the arithmetic, and so the
+    result, does not depend on whether the data is shared."""
     x, y = data
-    return x.T.contiguous(), y.reshape(1, -1)
+    if x.dim() == 2:
+        return x.T.contiguous().unsqueeze(1), y.reshape(1, -1)
+    return x.permute(2, 0, 1).contiguous(), y.reshape(x.shape[0], -1)
+
+
+def stack_data(per_run: Sequence[Data]) -> Data:
+    """One draw of the data per run, stacked in batch order: (R, n, dim) and (R, n, 1);
+    the draw itself when every run has the same one."""
+    first = per_run[0]
+    if all(d is first for d in per_run):
+        return first
+    return torch.stack([x for x, _ in per_run]), torch.stack([y for _, y in per_run])
 
 
 def init_params(spec: RunSpec) -> tuple[torch.Tensor, torch.Tensor]:

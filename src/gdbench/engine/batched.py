@@ -20,6 +20,7 @@ operation reduces across runs, so it cannot touch the others.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,8 +225,10 @@ class BatchedEngine(Engine):
         )
 
     def batch_key(self, spec: RunSpec) -> Hashable:
-        """Runs with equal keys may share a batch."""
-        return (spec.task, spec.device, id(spec.optimizer.component), spec.loss, spec.epochs)
+        """Runs with equal keys may share a batch: draws of the data that differ only in
+        their seed stack too (each run gets its own rows; see ``stack_data``)."""
+        task = dataclasses.replace(spec.task, data_seed=0)
+        return (task, spec.device, id(spec.optimizer.component), spec.loss, spec.epochs)
 
     def trainer(self, specs: Sequence[RunSpec], data: Data) -> BatchedTrainer:
         return BatchedTrainer(specs, data, self.compile, self.compile_min_runs)
@@ -245,6 +248,9 @@ class BatchedEngine(Engine):
         healthy = [s for s in specs if s.init not in broken]
         done = []
         if healthy:
+            if broken and data[0].dim() == 3:  # one draw per run: keep the healthy runs' rows
+                keep = torch.tensor([i for i, s in enumerate(specs) if s.init not in broken])
+                data = (data[0][keep], data[1][keep])
             done = super().run(healthy, data, on_epoch=on_epoch, should_stop=should_stop)
         if not broken:
             return done
