@@ -225,11 +225,13 @@ def tuned_summary(tuned: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def render_tuned(summary: pd.DataFrame, options: TuneOptions) -> Any:
-    """The tuned comparison as a rich Table: per optimizer (× loss, init, device that
+    """The tuned comparison, a rich table and its caption: per optimizer (× loss, init, device that
     vary), the chosen hyper-parameters and the held-out statistics."""
     from rich import box
+    from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     vary = [c for c in SUMMARY_KEYS if summary[c].nunique(dropna=False) > 1 or c == "entry"]
     fixed = [c for c in SUMMARY_KEYS if c not in vary]
@@ -249,13 +251,7 @@ def render_tuned(summary: pd.DataFrame, options: TuneOptions) -> Any:
             "studies: per-study median epochs, min–max; best trial: median over "
             "studies of the best trial's epochs to target (AlgoPerf's score)"
         )
-    table = Table(
-        title="gdbench tune",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        caption=escape("\n".join(filter(None, caption))),
-        caption_justify="left",
-    )
+    table = Table(title="gdbench tune", title_justify="left", box=box.SIMPLE_HEAD)
     for c in vary:
         table.add_column(names[c], no_wrap=True)
     table.add_column("chosen")
@@ -275,7 +271,8 @@ def render_tuned(summary: pd.DataFrame, options: TuneOptions) -> Any:
             cells.append(_span(r["study_epochs_min"], r["study_epochs_max"]))
             cells.append(_fmt(r["tune_epochs_to_target"], ".0f"))
         table.add_row(*(escape(c) for c in cells))
-    return table
+    # the caption as lines of its own: they wrap at the terminal's width, not the table's
+    return Group(table, Text("\n".join(filter(None, caption))))
 
 
 def _fmt(value: float, spec: str) -> str:
