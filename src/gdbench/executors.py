@@ -304,11 +304,11 @@ def _without_arrays(
 
     import numpy as np
 
-    from .results import _best, history_batch
+    from .results import best_loss_of, history_batch
 
     ids = [s.run_id for s in batch.specs[: len(outcomes)]]
     rows = history.keep(history_batch(ids, outcomes, [m.gap_history for m in measures]))
-    slim = [dataclasses.replace(o, history={}, best_loss=_best(o)) for o in outcomes]
+    slim = [dataclasses.replace(o, history={}, best_loss=best_loss_of(o)) for o in outcomes]
     return slim, [dataclasses.replace(m, gap_history=np.empty(0)) for m in measures], rows
 
 

@@ -33,18 +33,26 @@ def configuration(row: pd.Series, devices: int = 1) -> str:
     return f"{text} · {row['device']}" if devices > 1 else text
 
 
+def first_error(group: pd.DataFrame) -> pd.Series | None:
+    """The earliest run (by ``run_id``) of ``group`` that ended in ``error``, if any: the
+    one the CLI and the report both show."""
+    errors = group[group["status"] == ERROR]
+    return errors.sort_values("run_id").iloc[0] if len(errors) else None
+
+
 def failures(runs: pd.DataFrame) -> list[Failure]:
     """Per configuration with errors, in the order of the runs table: how many failed and
     the first error (runs of one configuration usually fail for one reason)."""
+    from .report import CONFIG
+
     if not len(runs) or not (runs["status"] == ERROR).any():
         return []
-    keys = ["optimizer_label", "lr", "loss_label", "init_label", "device"]
     devices = runs["device"].nunique()
     found = []
-    for _, group in runs.groupby(keys, sort=False, dropna=False):
-        errors = group[group["status"] == ERROR]
-        if len(errors):
-            first = errors.sort_values("run_id").iloc[0]
-            found.append(Failure(configuration(first, devices), len(errors), len(group),
+    for _, group in runs.groupby(CONFIG, sort=False, dropna=False):
+        first = first_error(group)
+        if first is not None:
+            failed = int((group["status"] == ERROR).sum())
+            found.append(Failure(configuration(first, devices), failed, len(group),
                                  str(first["error"])))  # fmt: skip
     return found

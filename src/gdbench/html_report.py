@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .engine.records import DIVERGED, ERROR, OK
+from .engine.records import DIVERGED, OK
 from .html_figures import (
     BAND,
     convergence_figure,
@@ -388,6 +388,7 @@ def first_errors(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration with a run that did not end ``ok``: its status counts,
     and the first error (the earliest ``error`` run's, as ``failures.failures`` reports it
     on the command line) or, for divergence only, where it diverged."""
+    from .failures import first_error
     from .report import status_counts
 
     columns = [*CONFIG, "runs", "status", "first_error", "run_id"]
@@ -398,11 +399,11 @@ def first_errors(runs: pd.DataFrame) -> pd.DataFrame:
         bad = group[group["status"] != OK].sort_values("run_id")
         if bad.empty:
             continue
-        errors = bad[bad["status"] == ERROR]  # as failures.failures picks it
-        if errors.empty:
+        first = first_error(bad)  # the one `gdbench run` prints
+        if first is None:  # no run failed: a message of another kind (the optimum's)
             errors = bad[bad["error"].fillna("").astype(str) != ""]
-        if len(errors):
-            first = errors.iloc[0]
+            first = errors.iloc[0] if len(errors) else None
+        if first is not None:
             what = str(first["error"])
         else:
             first = bad.iloc[0]

@@ -68,6 +68,10 @@ class Lifecycle:
         self.faults: list[str] = []
         self.on_epoch: OnEpoch | None = self._epoch_end if self.impls["gdbench_epoch_end"] else None
 
+    def implements(self, hook: str) -> bool:
+        """Whether some plugin implements ``hook`` (e.g. ``gdbench_run_end``)."""
+        return bool(self.impls[hook])
+
     def _call(self, hook: str, **kwargs: Any) -> None:
         """Call every live implementation of ``hook`` (in pluggy's order: last registered
         first), each with the arguments it asks for."""

@@ -165,7 +165,7 @@ def run_row(
         diverged_epoch=result.diverged_epoch,
         epochs_run=result.epochs_run,
         final_loss=result.final_loss,
-        best_loss=_best(result),
+        best_loss=best_loss_of(result),
         w=result.w,
         b=result.b,
         weights=json.dumps(list(result.weights)),
@@ -200,7 +200,7 @@ def _choice_columns(kind: str, choice: Choice) -> dict[str, Any]:
     }
 
 
-def _best(result: RunResult) -> float:
+def best_loss_of(result: RunResult) -> float:
     if result.best_loss is not None:
         return result.best_loss
     losses = result.history.get("loss")

@@ -139,7 +139,7 @@ def run_sweep(
     executor = choose_executor(
         batches, engines, options.workers, options.scheduler, options.compile, options.threads,
         needs_this_process=hooks.on_epoch is not None, target=options.target,
-        history=None if hooks.impls["gdbench_run_end"] else options.history,
+        history=None if hooks.implements("gdbench_run_end") else options.history,
     )  # fmt: skip
     try:
         if isinstance(executor, DaskExecutor):

@@ -321,15 +321,18 @@ def run_tune(
     planned = n_tune + n_eval
     done = 0
 
-    def sweep(opts: SweepOptions) -> Results:
+    parts: list[Results] = []
+
+    def sweep(opts: SweepOptions, phase: str, study: int) -> str | None:
+        """Run one inner sweep, keep its runs tagged; the signal that stopped it, if any."""
         nonlocal done
         offset = done
         tick = (lambda d, _t: progress(offset + d, planned)) if progress else None
         results = run_sweep(opts, plugin_set, progress=tick, notify=notify)
         done = offset + len(results.runs)
-        return results
+        parts.append(_tag(results, registry, spaces, points[study], phase, study))
+        return results.interrupted
 
-    parts: list[Results] = []
     interrupted: str | None = None
     started = _now()
     for study in range(options.studies):
@@ -337,10 +340,8 @@ def run_tune(
         opts = replace(base, plugins=",".join([*items, *others]),
                        seeds=options.study_seeds(study),
                        data_seeds=options.tune_data_seeds)  # fmt: skip
-        results = sweep(opts)
-        parts.append(_tag(results, registry, spaces, points[study], "tune", study))
-        if results.interrupted:
-            interrupted = results.interrupted
+        interrupted = sweep(opts, "tune", study)
+        if interrupted:
             break
     trials = trial_table(pd.concat([r.runs for r in parts], ignore_index=True))
     if len(trials):
@@ -356,10 +357,8 @@ def run_tune(
                 items += [_item("loss", workload.losses, loss), _item("init", workload.inits, init)]
                 opts = replace(base, plugins=",".join(items), device=(device,),
                                data_seeds=options.eval_data_seeds)  # fmt: skip
-                results = sweep(opts)
-                parts.append(_tag(results, registry, spaces, points[study], "eval", study))
-                if results.interrupted:
-                    interrupted = results.interrupted
+                interrupted = sweep(opts, "eval", study)
+                if interrupted:
                     break
             if interrupted:
                 break
